@@ -1,0 +1,69 @@
+import { type FieldProblem, validationError } from "../http/errors";
+import { EMAIL_MAX_LENGTH, isWellFormedEmail, normalizeEmail } from "./email";
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "./password-policy";
+
+export const USERNAME_PATTERN = "^[A-Za-z0-9_]{3,30}$";
+export const NAME_MAX_LENGTH = 50;
+
+/** One message per body property, used by the schema layer and the rules alike. */
+export const FIELD_MESSAGES: Record<string, string> = {
+  body: "must be a JSON object",
+  email: "must be a valid email address",
+  username: "must be 3 to 30 characters of letters, digits and underscore",
+  password: `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`,
+  newPassword: `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`,
+  currentPassword: "is required",
+  firstName: `must be 1 to ${NAME_MAX_LENGTH} characters`,
+  lastName: `must be at most ${NAME_MAX_LENGTH} characters`,
+  token: "must be the token from the email",
+};
+
+export interface RegistrationInput {
+  email: string;
+  username: string;
+  password: string;
+  firstName: string;
+  lastName: string | null;
+}
+
+/** Applies the contract's input rules to a registration body that already has the right types. */
+export function parseRegistration(body: {
+  email: string;
+  username: string;
+  password: string;
+  firstName: string;
+  lastName?: string | null;
+}): RegistrationInput {
+  const problems: FieldProblem[] = [];
+  const email = normalizeEmail(body.email);
+  if (!isWellFormedEmail(email)) problems.push({ field: "email", message: FIELD_MESSAGES.email as string });
+  if (!new RegExp(USERNAME_PATTERN).test(body.username)) {
+    problems.push({ field: "username", message: FIELD_MESSAGES.username as string });
+  }
+  const firstName = body.firstName.trim();
+  if (firstName.length < 1 || firstName.length > NAME_MAX_LENGTH) {
+    problems.push({ field: "firstName", message: FIELD_MESSAGES.firstName as string });
+  }
+  const lastName = body.lastName?.trim() || null;
+  if (lastName !== null && lastName.length > NAME_MAX_LENGTH) {
+    problems.push({ field: "lastName", message: FIELD_MESSAGES.lastName as string });
+  }
+  const passwordIssue = passwordProblem(body.password, { username: body.username, email });
+  if (passwordIssue) problems.push({ field: "password", message: passwordIssue });
+  if (problems.length > 0) throw validationError(problems);
+  return { email, username: body.username, password: body.password, firstName, lastName };
+}
+
+/** For resend-verification and forgot-password: a well-formed address, normalised. */
+export function parseEmailField(raw: string): string {
+  const email = normalizeEmail(raw);
+  if (!isWellFormedEmail(email)) throw validationError([{ field: "email", message: FIELD_MESSAGES.email as string }]);
+  return email;
+}
+
+export function requireAcceptablePassword(field: string, password: string, context: { username: string; email: string }) {
+  const problem = passwordProblem(password, context);
+  if (problem) throw validationError([{ field, message: problem }]);
+}
+
+export { EMAIL_MAX_LENGTH };

@@ -1,0 +1,25 @@
+import { dictionary } from "@zxcvbn-ts/language-common";
+
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 128;
+
+// zxcvbn-ts's list of ~49,000 most common passwords (maintained, lower-case).
+const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary["passwords-common"] as string[]);
+
+export interface PasswordContext {
+  username?: string;
+  email?: string;
+}
+
+/** Returns why the password is refused, or null when it is acceptable. */
+export function passwordProblem(password: string, context: PasswordContext = {}): string | null {
+  if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
+    return `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`;
+  }
+  const lower = password.toLowerCase();
+  if (COMMON_PASSWORDS.has(lower)) return "is too common; choose a less predictable password";
+  if (context.username && lower === context.username.toLowerCase()) return "must not be the same as the username";
+  const localPart = context.email?.slice(0, context.email.lastIndexOf("@")).toLowerCase();
+  if (localPart && lower === localPart) return "must not be the same as the email address";
+  return null;
+}

@@ -1,0 +1,132 @@
+import { Elysia, t } from "elysia";
+import {
+  ChangePasswordBody,
+  EmailBody,
+  ErrorResponse,
+  LoginBody,
+  Message,
+  PublicUser,
+  RegisterBody,
+  ResetPasswordBody,
+  Session,
+  TokenBody,
+} from "./schemas";
+import type { AuthService } from "./service";
+import { toPublicUser } from "./users";
+
+const bearer = [{ bearerAuth: [] }];
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorResponse]));
+// Every body-taking endpoint can answer these, whatever the body.
+const bodyErrors = [400, 413, 415, 429] as const;
+const ACCEPTED = "If an account with this address needs it, an email is on its way.";
+
+/** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
+export function authRoutes(auth: AuthService) {
+  return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
+    .post("/register", async ({ body, status }) => status(201, { user: await auth.register(body), verificationRequired: true as const }), {
+      body: RegisterBody,
+      response: { 201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }), ...errors(...bodyErrors, 409) },
+      detail: {
+        summary: "Register with a university email",
+        description:
+          "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED.",
+      },
+    })
+    .post("/verify-email", async ({ body }) => ({ user: await auth.verifyEmail(body.token) }), {
+      body: TokenBody,
+      response: { 200: t.Object({ user: PublicUser }), ...errors(...bodyErrors) },
+      detail: {
+        summary: "Verify an email address with the token from the email",
+        description: "Tokens are single use and expire after 24 hours. Errors: 400 INVALID_TOKEN, 400 VALIDATION_ERROR.",
+      },
+    })
+    .post(
+      "/resend-verification",
+      async ({ body, status }) => {
+        await auth.resendVerification(body.email);
+        return status(202, { message: ACCEPTED });
+      },
+      {
+        body: EmailBody,
+        response: { 202: Message, ...errors(...bodyErrors) },
+        detail: {
+          summary: "Send the verification email again",
+          description:
+            "Answers 202 with the same body for every well-formed address (no account enumeration); sending is throttled per account silently.",
+        },
+      },
+    )
+    .post("/login", ({ body }) => auth.login(body.email, body.password), {
+      body: LoginBody,
+      response: { 200: Session, ...errors(...bodyErrors, 401, 403) },
+      detail: {
+        summary: "Log in and get a JWT",
+        description:
+          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After.",
+      },
+    })
+    .get("/me", async ({ headers }) => ({ user: toPublicUser((await auth.authenticate(headers.authorization)).user) }), {
+      response: { 200: t.Object({ user: PublicUser }), ...errors(401) },
+      detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
+    })
+    .post(
+      "/logout",
+      async ({ headers, status }) => {
+        const { claims } = await auth.authenticate(headers.authorization);
+        await auth.logout(claims);
+        return status(204, undefined);
+      },
+      {
+        response: { 204: t.Void({ description: "Logged out: this token is rejected from now on" }), ...errors(401) },
+        detail: { summary: "Revoke the presented token", security: bearer },
+      },
+    )
+    .post(
+      "/forgot-password",
+      async ({ body, status }) => {
+        await auth.forgotPassword(body.email);
+        return status(202, { message: ACCEPTED });
+      },
+      {
+        body: EmailBody,
+        response: { 202: Message, ...errors(...bodyErrors) },
+        detail: {
+          summary: "Ask for a password reset email",
+          description: "Answers 202 with the same body whether or not the account exists; throttled per account silently.",
+        },
+      },
+    )
+    .post(
+      "/reset-password",
+      async ({ body }) => {
+        await auth.resetPassword(body.token, body.password);
+        return { message: "Your password has been changed. Please log in again." };
+      },
+      {
+        body: ResetPasswordBody,
+        response: { 200: Message, ...errors(...bodyErrors) },
+        detail: {
+          summary: "Set a new password with the token from the reset email",
+          description:
+            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR.",
+        },
+      },
+    )
+    .post(
+      "/change-password",
+      async ({ body, headers }) => {
+        const { user } = await auth.authenticate(headers.authorization);
+        return auth.changePassword(user, body.currentPassword, body.newPassword);
+      },
+      {
+        body: ChangePasswordBody,
+        response: { 200: Session, ...errors(...bodyErrors, 401) },
+        detail: {
+          summary: "Change the password (logged in)",
+          security: bearer,
+          description:
+            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED.",
+        },
+      },
+    );
+}

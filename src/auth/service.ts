@@ -1,0 +1,318 @@
+import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Clock } from "../clock";
+import type { Config } from "../config/config";
+import { type Database, isUniqueViolation, type Queryable } from "../db/database";
+import { ApiError } from "../http/errors";
+import { emailsQueuedSince, queueEmail } from "../mail/outbox";
+import type { EmailKind } from "../mail/types";
+import { emailDomain, isAllowedDomain } from "./email";
+import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
+import { type AccessClaims, type IssuedToken, issueAccessToken, type JwtCodec, type TokenRejection, verifyAccessToken } from "./jwt";
+import { generateEmailToken, hashEmailToken, type PasswordHasher } from "./secrets";
+import { type PublicUser, toPublicUser, type UserRow } from "./users";
+
+const HOUR_MS = 3600_000;
+/** Per-account emails of one kind per hour (the registration's own verification email included). */
+const EMAILS_PER_ACCOUNT_PER_HOUR = 3;
+
+export interface AuthDeps {
+  config: Config;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  hasher: PasswordHasher;
+  jwt: JwtCodec;
+  /** Called after a transaction that queued an email has committed. */
+  onEmailQueued: () => void;
+  /** Called for every refused bearer token (metrics, audit). */
+  onTokenRejected?: (reason: TokenRejection) => void;
+}
+
+export interface Session extends IssuedToken {
+  user: PublicUser;
+}
+
+const invalidToken = () => new ApiError(400, "INVALID_TOKEN", "This link is invalid, expired or has already been used.");
+const invalidCredentials = () => new ApiError(401, "INVALID_CREDENTIALS", "The email or password is incorrect.");
+const unauthorized = () =>
+  new ApiError(401, "UNAUTHORIZED", "A valid access token is required.", undefined, {
+    "WWW-Authenticate": 'Bearer realm="classmatefinder"',
+  });
+
+export class AuthService {
+  /** A real argon2id hash of a random password: unknown emails cost one verification too. */
+  private dummyHash: Promise<string>;
+
+  constructor(private readonly deps: AuthDeps) {
+    this.dummyHash = deps.hasher.hash(crypto.randomUUID());
+  }
+
+  private get tables() {
+    return this.deps.database.tables;
+  }
+
+  private findUserByEmail(email: string): Promise<UserRow | undefined> {
+    const { users } = this.tables;
+    return this.deps.database.db
+      .select()
+      .from(users)
+      .where(eq(users.email, email))
+      .then((rows) => rows[0]);
+  }
+
+  private findUserById(id: string): Promise<UserRow | undefined> {
+    const { users } = this.tables;
+    return this.deps.database.db
+      .select()
+      .from(users)
+      .where(eq(users.id, id))
+      .then((rows) => rows[0]);
+  }
+
+  private async conflictFor(email: string, username: string): Promise<ApiError | null> {
+    const { users } = this.tables;
+    const db = this.deps.database.db;
+    const [byEmail] = await db.select({ id: users.id }).from(users).where(eq(users.email, email));
+    if (byEmail) return new ApiError(409, "EMAIL_TAKEN", "An account with this email address already exists.");
+    const [byName] = await db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(sql`lower(${users.username})`, username.toLowerCase()));
+    if (byName) return new ApiError(409, "USERNAME_TAKEN", "This username is already taken.");
+    return null;
+  }
+
+  /**
+   * Creates an email token and queues its email, unless the account already got its hourly share of
+   * this kind (then nothing happens: the caller's answer must not change).
+   */
+  private async issueEmailToken(tx: Queryable, user: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date): Promise<boolean> {
+    const sent = await emailsQueuedSince(tx, this.deps.database, user.id, kind, new Date(now.getTime() - HOUR_MS));
+    if (sent >= EMAILS_PER_ACCOUNT_PER_HOUR) return false;
+    const token = generateEmailToken();
+    const { config } = this.deps;
+    const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
+    await tx.insert(this.tables.emailTokens).values({
+      id: crypto.randomUUID(),
+      userId: user.id,
+      purpose: kind,
+      tokenHash: hashEmailToken(token),
+      expiresAt: new Date(now.getTime() + lifetime * 1000),
+      createdAt: now,
+    });
+    const page = kind === "verify_email" ? "verify-email" : "reset-password";
+    await queueEmail(tx, this.deps.database, {
+      userId: user.id,
+      kind,
+      recipient: user.email,
+      link: `${config.appUrl}/${page}?token=${token}`,
+      now,
+    });
+    return true;
+  }
+
+  /** Serialises per-account email decisions (throttle count + insert) by locking the user's row. */
+  private lockUser(tx: Queryable, userId: string) {
+    const { users } = this.tables;
+    return tx
+      .update(users)
+      .set({ updatedAt: sql`${users.updatedAt}` })
+      .where(eq(users.id, userId));
+  }
+
+  async register(body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
+    const input = parseRegistration(body);
+    if (!isAllowedDomain(emailDomain(input.email), this.deps.config.universityDomains)) {
+      throw new ApiError(400, "EMAIL_DOMAIN_NOT_ALLOWED", "Registration needs an email address of a participating university.", [
+        { field: "email", message: "must be a university email address" },
+      ]);
+    }
+    const conflict = await this.conflictFor(input.email, input.username);
+    if (conflict) throw conflict;
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const now = this.deps.clock.now();
+    const user: UserRow = {
+      id: crypto.randomUUID(),
+      email: input.email,
+      username: input.username,
+      passwordHash,
+      firstName: input.firstName,
+      lastName: input.lastName,
+      emailVerifiedAt: null,
+      tokenVersion: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.deps.database.transaction(async (tx) => {
+        await tx.insert(this.tables.users).values(user);
+        await this.issueEmailToken(tx, user, "verify_email", now);
+      });
+    } catch (error) {
+      // Lost a race with a concurrent registration: the database's unique indexes decided.
+      if (isUniqueViolation(error)) throw (await this.conflictFor(input.email, input.username)) ?? error;
+      throw error;
+    }
+    this.deps.onEmailQueued();
+    return toPublicUser(user);
+  }
+
+  async verifyEmail(token: string): Promise<PublicUser> {
+    const { emailTokens, users } = this.tables;
+    const now = this.deps.clock.now();
+    const user = await this.deps.database.transaction(async (tx) => {
+      // Consuming and checking in one conditional UPDATE: two concurrent uses cannot both succeed.
+      const [used] = await tx
+        .update(emailTokens)
+        .set({ usedAt: now })
+        .where(
+          and(
+            eq(emailTokens.tokenHash, hashEmailToken(token)),
+            eq(emailTokens.purpose, "verify_email"),
+            isNull(emailTokens.usedAt),
+            gt(emailTokens.expiresAt, now),
+          ),
+        )
+        .returning({ userId: emailTokens.userId });
+      if (!used) throw invalidToken();
+      await tx
+        .update(emailTokens)
+        .set({ usedAt: now })
+        .where(and(eq(emailTokens.userId, used.userId), eq(emailTokens.purpose, "verify_email"), isNull(emailTokens.usedAt)));
+      const [verified] = await tx.update(users).set({ emailVerifiedAt: now, updatedAt: now }).where(eq(users.id, used.userId)).returning();
+      return verified;
+    });
+    if (!user) throw invalidToken();
+    return toPublicUser(user);
+  }
+
+  /** Same outcome for every well-formed address: only the mailbox owner learns anything. */
+  async resendVerification(rawEmail: string): Promise<void> {
+    const user = await this.findUserByEmail(parseEmailField(rawEmail));
+    if (!user || user.emailVerifiedAt) return;
+    const queued = await this.deps.database.transaction(async (tx) => {
+      await this.lockUser(tx, user.id);
+      return this.issueEmailToken(tx, user, "verify_email", this.deps.clock.now());
+    });
+    if (queued) this.deps.onEmailQueued();
+  }
+
+  async login(rawEmail: string, password: string): Promise<Session> {
+    const user = await this.findUserByEmail(rawEmail.trim().toLowerCase());
+    const passwordOk = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user || !passwordOk) throw invalidCredentials();
+    if (!user.emailVerifiedAt) {
+      throw new ApiError(403, "EMAIL_NOT_VERIFIED", "Please verify your email address first; we can send the link again.");
+    }
+    return this.session(user);
+  }
+
+  private async session(user: UserRow): Promise<Session> {
+    const issued = await issueAccessToken(this.deps.jwt, user, this.deps.clock.now(), this.deps.config.jwt.expiresInSeconds);
+    return { ...issued, user: toPublicUser(user) };
+  }
+
+  /** Resolves an `Authorization` header to its user, or throws 401 UNAUTHORIZED. */
+  async authenticate(authorization: string | null | undefined): Promise<{ user: UserRow; claims: AccessClaims }> {
+    const reject = (reason: TokenRejection) => {
+      this.deps.onTokenRejected?.(reason);
+      return unauthorized();
+    };
+    if (!authorization) throw reject("missing");
+    const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
+    if (!match?.[1]) throw reject("malformed");
+    const now = this.deps.clock.now();
+    const claims = await verifyAccessToken(this.deps.jwt, match[1], now);
+    if (typeof claims === "string") throw reject(claims);
+    const { revokedTokens } = this.tables;
+    const [revoked] = await this.deps.database.db
+      .select({ jti: revokedTokens.jti })
+      .from(revokedTokens)
+      .where(eq(revokedTokens.jti, claims.jti));
+    if (revoked) throw reject("revoked");
+    const user = await this.findUserById(claims.sub);
+    if (!user) throw reject("user_not_found");
+    if (user.tokenVersion !== claims.tv) throw reject("stale");
+    return { user, claims };
+  }
+
+  async logout(claims: AccessClaims): Promise<void> {
+    const { revokedTokens } = this.tables;
+    await this.deps.database.transaction((tx) =>
+      tx
+        .insert(revokedTokens)
+        .values({ jti: claims.jti, expiresAt: new Date(claims.exp * 1000) })
+        .onConflictDoNothing(),
+    );
+  }
+
+  async forgotPassword(rawEmail: string): Promise<void> {
+    const user = await this.findUserByEmail(parseEmailField(rawEmail));
+    if (!user) return;
+    const queued = await this.deps.database.transaction(async (tx) => {
+      await this.lockUser(tx, user.id);
+      return this.issueEmailToken(tx, user, "reset_password", this.deps.clock.now());
+    });
+    if (queued) this.deps.onEmailQueued();
+  }
+
+  async resetPassword(token: string, password: string): Promise<void> {
+    const { emailTokens, users } = this.tables;
+    const tokenHash = hashEmailToken(token);
+    const usable = (now: Date) =>
+      and(
+        eq(emailTokens.tokenHash, tokenHash),
+        eq(emailTokens.purpose, "reset_password"),
+        isNull(emailTokens.usedAt),
+        gt(emailTokens.expiresAt, now),
+      );
+    const [found] = await this.deps.database.db
+      .select({ userId: emailTokens.userId })
+      .from(emailTokens)
+      .where(usable(this.deps.clock.now()));
+    const user = found && (await this.findUserById(found.userId));
+    if (!user) throw invalidToken();
+    requireAcceptablePassword("password", password, user);
+    const passwordHash = await this.deps.hasher.hash(password);
+    const now = this.deps.clock.now();
+    await this.deps.database.transaction(async (tx) => {
+      const [used] = await tx.update(emailTokens).set({ usedAt: now }).where(usable(now)).returning({ id: emailTokens.id });
+      if (!used) throw invalidToken();
+      // Any other reset link of this account dies with this one.
+      await tx
+        .update(emailTokens)
+        .set({ usedAt: now })
+        .where(
+          and(
+            eq(emailTokens.userId, user.id),
+            eq(emailTokens.purpose, "reset_password"),
+            isNull(emailTokens.usedAt),
+            ne(emailTokens.id, used.id),
+          ),
+        );
+      await tx
+        .update(users)
+        .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: now })
+        .where(eq(users.id, user.id));
+    });
+  }
+
+  async changePassword(user: UserRow, currentPassword: string, newPassword: string): Promise<Session> {
+    if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) {
+      throw new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect.");
+    }
+    requireAcceptablePassword("newPassword", newPassword, user);
+    const passwordHash = await this.deps.hasher.hash(newPassword);
+    const { users } = this.tables;
+    const [updated] = await this.deps.database.transaction((tx) =>
+      tx
+        .update(users)
+        .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: this.deps.clock.now() })
+        .where(eq(users.id, user.id))
+        .returning(),
+    );
+    if (!updated) throw unauthorized();
+    return this.session(updated);
+  }
+}

@@ -1,0 +1,144 @@
+import { existsSync } from "node:fs";
+import { createApp } from "../app";
+import { type Config, redactedConfig } from "../config/config";
+import { type Database, openDatabase } from "../db/database";
+import { applyMigrations, migrationStatus } from "../db/migrate";
+import { createLogger } from "../logger";
+import { PROGRAM, VERSION } from "../version";
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export const USAGE = `${PROGRAM} ${VERSION}: the ClassmateFinder authentication service
+
+Usage: ${PROGRAM} [command]
+
+Commands:
+  serve             start the HTTP server (default)
+  migrate           apply pending database migrations (SQLite: writes a backup copy first)
+  migrate status    list applied and pending migrations; exit 1 when one is pending
+  check             validate configuration and reach the database; exit 0 ready, 78 bad config, 1 database problem
+  --version         print the version
+  --help            print this help
+
+Configuration comes from environment variables (see README.md), e.g. DATABASE_URL, JWT_SECRET, PORT.`;
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Opens the database or explains in one line why it cannot. */
+async function open(config: Config): Promise<Database | null> {
+  try {
+    const database = openDatabase(config.database);
+    await database.ping();
+    return database;
+  } catch (error) {
+    process.stderr.write(`${PROGRAM}: cannot open the database: ${(error as Error).message}\n`);
+    return null;
+  }
+}
+
+export async function migrateCommand(config: Config): Promise<number> {
+  const existed = config.database.kind === "sqlite" && config.database.path !== ":memory:" && existsSync(config.database.path);
+  const database = await open(config);
+  if (!database) return 1;
+  try {
+    const { pending } = await migrationStatus(database);
+    if (existed && pending.length > 0 && database.backupTo && config.database.kind === "sqlite") {
+      const backup = `${config.database.path}.backup-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      database.backupTo(backup);
+      print(`backup written: ${backup}`);
+    }
+    const applied = await applyMigrations(database);
+    for (const tag of applied) print(`applied ${tag}`);
+    print(applied.length === 0 ? "database is up to date" : `${applied.length} migration(s) applied`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+export async function migrateStatusCommand(config: Config): Promise<number> {
+  const database = await open(config);
+  if (!database) return 1;
+  try {
+    const status = await migrationStatus(database);
+    for (const tag of status.applied) print(`applied  ${tag}${status.unknown.includes(tag) ? " (from a newer release)" : ""}`);
+    for (const tag of status.pending) print(`pending  ${tag}`);
+    print(status.pending.length === 0 ? "no pending migrations" : `${status.pending.length} pending: run \`${PROGRAM} migrate\``);
+    return status.pending.length === 0 ? 0 : 1;
+  } finally {
+    await database.close();
+  }
+}
+
+export async function checkCommand(config: Config): Promise<number> {
+  print(JSON.stringify({ version: VERSION, config: redactedConfig(config) }, null, 2));
+  const database = await open(config);
+  if (!database) return 1;
+  try {
+    const status = await migrationStatus(database);
+    print(`database: reachable (${config.database.kind})`);
+    print(
+      status.pending.length === 0
+        ? "migrations: up to date"
+        : `migrations: ${status.pending.length} pending (${status.pending.join(", ")}): run \`${PROGRAM} migrate\``,
+    );
+    return status.pending.length === 0 ? 0 : 1;
+  } finally {
+    await database.close();
+  }
+}
+
+export async function serveCommand(config: Config): Promise<number> {
+  const logger = createLogger(config);
+  const database = openDatabase(config.database);
+  if (config.nodeEnv === "production") {
+    // Production never changes the schema by itself; newer migrations (a rollback) are fine.
+    const { pending, unknown } = await migrationStatus(database);
+    if (pending.length > 0) {
+      logger.fatal({ pending }, `the database lacks ${pending.length} migration(s) of this release: run \`${PROGRAM} migrate\` first`);
+      await database.close();
+      return 1;
+    }
+    if (unknown.length > 0) logger.warn({ unknown }, "the database has migrations from a newer release (rollback?)");
+  } else {
+    const applied = await applyMigrations(database);
+    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+  }
+  if (config.jwt.generated) logger.warn("JWT_SECRET is not set: using a random secret, tokens die with this process");
+  if (config.nodeEnv === "production" && config.mail.transport === "log") {
+    logger.warn("MAIL_TRANSPORT=log in production: emails are only written to the log, nobody receives them");
+  }
+  if (config.nodeEnv === "production" && config.database.kind === "sqlite") {
+    logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
+  }
+
+  const { app, outbox } = createApp({ config, database, logger });
+  app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: 1024 * 1024 });
+  outbox.start();
+  logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
+
+  return new Promise((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "shutting down: finishing requests in flight");
+      const server = app.server;
+      const drained = server?.stop(false);
+      const forced = new Promise<void>((done) =>
+        setTimeout(() => {
+          logger.warn("requests still in flight after 10 s: closing them");
+          server?.stop(true);
+          done();
+        }, SHUTDOWN_GRACE_MS).unref(),
+      );
+      await Promise.race([drained, forced]);
+      await outbox.stop();
+      await database.close();
+      logger.info("stopped");
+      resolve(0);
+    };
+    process.on("SIGTERM", () => void shutdown("SIGTERM"));
+    process.on("SIGINT", () => void shutdown("SIGINT"));
+  });
+}

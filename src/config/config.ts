@@ -1,0 +1,233 @@
+import { randomBytes } from "node:crypto";
+import { parseDurationSeconds } from "./duration";
+
+export type NodeEnv = "development" | "test" | "production";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export type DatabaseConfig = { kind: "sqlite"; url: string; path: string } | { kind: "postgres"; url: string };
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  jwt: { secret: string; generated: boolean; expiresInSeconds: number };
+  /** Exact origins allowed by CORS; `["*"]` means any (development only). */
+  corsOrigins: string[];
+  /** Normalised domain suffixes without a leading dot (`edu`, `ualberta.ca`). */
+  universityDomains: string[];
+  appUrl: string;
+  mail: { transport: "log" | "smtp"; smtpUrl: string | null; from: string };
+  trustProxy: boolean;
+  logLevel: LogLevel;
+  metricsToken: string | null;
+  swaggerEnabled: boolean;
+  tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
+}
+
+/** A configuration error: the process must stop with exit code 78 and this one line. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+export const CONFIG_EXIT_CODE = 78;
+export const DEFAULT_SQLITE_URL = "file:./data/classmatefinder.db";
+const JWT_SECRET_PLACEHOLDERS = new Set([
+  "<generate-secure-secret>",
+  "<generate-with-openssl-rand-64>",
+  "changeme",
+  "change-me",
+  "secret",
+  "jwt_secret",
+  "your-secret",
+  "your-secret-key",
+]);
+const LOG_LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const DOMAIN_SUFFIX = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the environment once into a validated, typed configuration. Throws ConfigError. */
+export function parseConfig(env: Env): Config {
+  // An empty assignment (`SMTP_URL=` in an env file) means "not set".
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === "" ? undefined : value;
+  };
+
+  const nodeEnv = oneOf("NODE_ENV", get("NODE_ENV") ?? "development", ["development", "test", "production"] as const);
+  const production = nodeEnv === "production";
+  const port = parsePort(get("PORT") ?? "5000");
+  const host = get("HOST") ?? "0.0.0.0";
+  const database = parseDatabaseUrl(get("DATABASE_URL"), production);
+  const jwt = parseJwt(get("JWT_SECRET"), get("JWT_EXPIRES_IN") ?? "7d", production);
+  const corsOrigins = parseCorsOrigins(get("CORS_ORIGIN"), nodeEnv);
+  const universityDomains = parseDomains(get("UNIVERSITY_DOMAINS") ?? ".edu");
+  const appUrl = parseAppUrl(get("APP_URL"), corsOrigins, port);
+  const transport = oneOf("MAIL_TRANSPORT", get("MAIL_TRANSPORT") ?? "log", ["log", "smtp"] as const);
+  const smtpUrl = parseSmtpUrl(get("SMTP_URL"), transport === "smtp");
+  const from = get("MAIL_FROM") ?? "ClassmateFinder <no-reply@localhost>";
+  if (!/^[^\r\n]*@[^\r\n]*$/.test(from)) throw new ConfigError("MAIL_FROM", "must contain an email address");
+
+  return {
+    nodeEnv,
+    port,
+    host,
+    database,
+    jwt,
+    corsOrigins,
+    universityDomains,
+    appUrl,
+    mail: { transport, smtpUrl, from },
+    trustProxy: parseBoolean("TRUST_PROXY", get("TRUST_PROXY"), false),
+    logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
+    metricsToken: get("METRICS_TOKEN") ?? null,
+    swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
+    tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
+  };
+}
+
+function oneOf<const T extends string>(variable: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(variable, `must be one of ${allowed.join(", ")} (got "${value}")`);
+}
+
+function parseBoolean(variable: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ConfigError(variable, `must be true or false (got "${value}")`);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
+    throw new ConfigError("PORT", `must be an integer from 1 to 65535 (got "${value}")`);
+  }
+  return port;
+}
+
+function parseDatabaseUrl(value: string | undefined, production: boolean): DatabaseConfig {
+  if (value === undefined) {
+    if (production) throw new ConfigError("DATABASE_URL", "is required in production");
+    return { kind: "sqlite", url: DEFAULT_SQLITE_URL, path: "./data/classmatefinder.db" };
+  }
+  if (value.startsWith("file:")) {
+    const path = value.slice("file:".length);
+    if (path === "") throw new ConfigError("DATABASE_URL", "file: needs a path (or file::memory:)");
+    return { kind: "sqlite", url: value, path: path === ":memory:" ? ":memory:" : path };
+  }
+  if (/^postgres(ql)?:\/\//.test(value)) {
+    try {
+      const url = new URL(value);
+      if (!url.hostname) throw new Error("no host");
+    } catch {
+      throw new ConfigError("DATABASE_URL", "is not a valid postgres:// URL");
+    }
+    return { kind: "postgres", url: value };
+  }
+  throw new ConfigError("DATABASE_URL", "must start with postgres://, postgresql:// or file:");
+}
+
+function parseJwt(secret: string | undefined, expiresIn: string, production: boolean): Config["jwt"] {
+  const expiresInSeconds = parseDurationSeconds(expiresIn);
+  if (expiresInSeconds === null) {
+    throw new ConfigError("JWT_EXPIRES_IN", `must look like 7d, 12h, 15m, 45s or a number of seconds (got "${expiresIn}")`);
+  }
+  if (secret === undefined) {
+    if (production) throw new ConfigError("JWT_SECRET", "is required in production (generate one: openssl rand -hex 64)");
+    return { secret: randomBytes(48).toString("base64url"), generated: true, expiresInSeconds };
+  }
+  if (production) {
+    if (JWT_SECRET_PLACEHOLDERS.has(secret.toLowerCase()) || /^<.*>$/.test(secret)) {
+      throw new ConfigError("JWT_SECRET", "is a placeholder; generate a real secret: openssl rand -hex 64");
+    }
+    if (secret.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters in production");
+  }
+  return { secret, generated: false, expiresInSeconds };
+}
+
+function parseOrigin(variable: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(variable, `"${value}" is not a URL origin such as https://example.com`);
+  }
+  if (!/^https?:$/.test(url.protocol) || value.replace(/\/$/, "") !== url.origin) {
+    throw new ConfigError(variable, `"${value}" must be an origin such as https://example.com (no path)`);
+  }
+  return url.origin;
+}
+
+function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[] {
+  if (value === undefined) return nodeEnv === "development" ? ["*"] : [];
+  const entries = value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.includes("*")) {
+    if (nodeEnv === "production") throw new ConfigError("CORS_ORIGIN", '"*" is not allowed in production; list the exact origins');
+    return ["*"];
+  }
+  return entries.map((entry) => parseOrigin("CORS_ORIGIN", entry));
+}
+
+function parseDomains(value: string): string[] {
+  const domains = value
+    .split(",")
+    .map((entry) => entry.trim().toLowerCase().replace(/^\./, ""))
+    .filter(Boolean);
+  if (domains.length === 0) throw new ConfigError("UNIVERSITY_DOMAINS", "must list at least one domain suffix");
+  for (const domain of domains) {
+    if (!DOMAIN_SUFFIX.test(domain)) throw new ConfigError("UNIVERSITY_DOMAINS", `"${domain}" is not a domain suffix`);
+  }
+  return domains;
+}
+
+function parseAppUrl(value: string | undefined, corsOrigins: string[], port: number): string {
+  if (value === undefined) return corsOrigins.find((origin) => origin !== "*") ?? `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError("APP_URL", `"${value}" is not a URL`);
+  }
+  if (!/^https?:$/.test(url.protocol)) throw new ConfigError("APP_URL", "must be an http:// or https:// URL");
+  return value.replace(/\/+$/, "");
+}
+
+function parseSmtpUrl(value: string | undefined, required: boolean): string | null {
+  if (value === undefined) {
+    if (required) throw new ConfigError("SMTP_URL", "is required when MAIL_TRANSPORT=smtp");
+    return null;
+  }
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below, without echoing a URL that may hold a password
+  }
+  if (!url || !/^smtps?:$/.test(url.protocol) || !url.hostname) {
+    throw new ConfigError("SMTP_URL", "must look like smtp://[user:pass@]host[:port] or smtps://…");
+  }
+  return value;
+}
+
+/** The configuration as `check` prints it: secrets replaced. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const redactUrl = (value: string) => value.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+  return {
+    ...config,
+    database: { ...config.database, url: redactUrl(config.database.url) },
+    jwt: { secret: config.jwt.generated ? "(random per process)" : "***", expiresInSeconds: config.jwt.expiresInSeconds },
+    mail: { ...config.mail, smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl) },
+    metricsToken: config.metricsToken ? "***" : null,
+  };
+}

@@ -1,0 +1,51 @@
+import { Elysia, t } from "elysia";
+import type { Clock } from "../clock";
+import type { Database } from "../db/database";
+import { VERSION } from "../version";
+
+const PING_TIMEOUT_MS = 1500;
+
+/** Resolves true when the database answered within the timeout: a hung database must not hang /health. */
+export async function databaseAnswers(database: Database, timeoutMs = PING_TIMEOUT_MS): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([database.ping().then(() => true), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const Readiness = t.Object({
+  status: t.Union([t.Literal("ok"), t.Literal("unavailable")]),
+  version: t.String(),
+  uptimeSeconds: t.Integer(),
+  checks: t.Object({ database: t.Union([t.Literal("ok"), t.Literal("error")]) }),
+});
+
+export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date }) {
+  return new Elysia({ tags: ["health"] })
+    .get(
+      "/health",
+      async ({ status }) => {
+        const ok = await databaseAnswers(deps.database);
+        const uptimeSeconds = Math.max(0, Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000));
+        const checks = { database: ok ? ("ok" as const) : ("error" as const) };
+        return ok
+          ? status(200, { status: "ok" as const, version: VERSION, uptimeSeconds, checks })
+          : status(503, { status: "unavailable" as const, version: VERSION, uptimeSeconds, checks });
+      },
+      {
+        response: { 200: Readiness, 503: Readiness },
+        detail: { summary: "Readiness: the service and its database answer (within 2 s, even when the database hangs)" },
+      },
+    )
+    .get("/health/live", () => ({ status: "ok" as const }), {
+      response: { 200: t.Object({ status: t.Literal("ok") }) },
+      detail: { summary: "Liveness: the process answers (does not touch the database)" },
+    });
+}

@@ -1,0 +1,44 @@
+export type ErrorCode =
+  | "VALIDATION_ERROR"
+  | "EMAIL_DOMAIN_NOT_ALLOWED"
+  | "EMAIL_TAKEN"
+  | "USERNAME_TAKEN"
+  | "INVALID_TOKEN"
+  | "INVALID_CREDENTIALS"
+  | "EMAIL_NOT_VERIFIED"
+  | "INVALID_CURRENT_PASSWORD"
+  | "UNAUTHORIZED"
+  | "NOT_FOUND"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "RATE_LIMITED"
+  | "INTERNAL_ERROR";
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: FieldProblem[] };
+}
+
+/** An error that becomes the contract's error response: thrown by rules, rendered by the HTTP layer. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: FieldProblem[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}
+
+export const validationError = (details: FieldProblem[]) => new ApiError(400, "VALIDATION_ERROR", "The request is not valid.", details);

@@ -1,0 +1,82 @@
+import { Elysia, ValidationError } from "elysia";
+import type { Logger } from "pino";
+import { FIELD_MESSAGES } from "../auth/input";
+import { ApiError, type ErrorBody, type FieldProblem } from "./errors";
+import { readJsonBody } from "./request-body";
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export interface RequestInfo {
+  id: string;
+  startedAt: number;
+}
+
+export interface CompletedRequest {
+  reqId: string;
+  method: string;
+  /** The route template (`/api/auth/login`), or `unmatched`: never the raw path. */
+  route: string;
+  status: number;
+  durationMs: number;
+}
+
+/** Turns a schema validation failure into one detail per offending body property, without echoing values. */
+function validationDetails(error: ValidationError): FieldProblem[] {
+  const fields = new Set<string>();
+  for (const issue of error.all) fields.add(issue.path?.split("/")[1] || "body");
+  return [...fields].map((field) => ({ field, message: FIELD_MESSAGES[field] ?? "is invalid" }));
+}
+
+function toApiError(code: string | number, error: unknown): ApiError | null {
+  if (error instanceof ApiError) return error;
+  if (error instanceof ValidationError && error.type !== "response") {
+    return new ApiError(400, "VALIDATION_ERROR", "The request is not valid.", validationDetails(error));
+  }
+  if (code === "NOT_FOUND") return new ApiError(404, "NOT_FOUND", "There is nothing at this address.");
+  if (code === "PARSE") {
+    return new ApiError(400, "VALIDATION_ERROR", "The request body is not valid JSON.", [{ field: "body", message: "must be valid JSON" }]);
+  }
+  return null;
+}
+
+/**
+ * The conventions every response follows: request id, security headers, JSON bodies under the contract's
+ * limits, errors in the contract's shape (never a stack trace or schema dump), and one log line per request.
+ */
+export function httpPlugin(options: { logger: Logger; onCompleted?: (request: CompletedRequest) => void }) {
+  const requests = new WeakMap<Request, RequestInfo>();
+  return new Elysia({ name: "http" })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get("x-request-id");
+      const id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+      requests.set(request, { id, startedAt: performance.now() });
+      set.headers["x-request-id"] = id;
+      set.headers["x-content-type-options"] = "nosniff";
+      const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
+      if (path.startsWith("/api/auth/") && request.method !== "OPTIONS") set.headers["cache-control"] = "no-store";
+    })
+    .onParse({ as: "global" }, ({ request }) => readJsonBody(request))
+    .onError({ as: "global" }, ({ code, error, set, request }) => {
+      const apiError = toApiError(code, error);
+      if (apiError) {
+        Object.assign(set.headers, apiError.headers);
+        set.status = apiError.status;
+        return apiError.toBody();
+      }
+      options.logger.error({ err: error, reqId: requests.get(request)?.id }, "unhandled error");
+      set.status = 500;
+      return { error: { code: "INTERNAL_ERROR", message: "Something went wrong on our side." } } satisfies ErrorBody;
+    })
+    .onAfterResponse({ as: "global" }, ({ request, set, route }) => {
+      const info = requests.get(request);
+      const completed: CompletedRequest = {
+        reqId: info?.id ?? "",
+        method: request.method,
+        route: route || "unmatched",
+        status: typeof set.status === "number" ? set.status : 200,
+        durationMs: Math.round((performance.now() - (info?.startedAt ?? performance.now())) * 100) / 100,
+      };
+      options.logger.info(completed, "request");
+      options.onCompleted?.(completed);
+    });
+}

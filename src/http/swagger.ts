@@ -1,0 +1,54 @@
+import { openapi } from "@elysiajs/openapi";
+import { Elysia } from "elysia";
+import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+// Served by the service itself (and embedded in the compiled binary): the UI works without internet.
+import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import { VERSION } from "../version";
+
+const ASSETS = "/swagger/assets";
+
+export function swaggerPlugin() {
+  return new Elysia({ name: "swagger" })
+    .get(
+      `${ASSETS}/swagger-ui-bundle.js`,
+      () =>
+        new Response(Bun.file(swaggerBundle), {
+          headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
+        }),
+      {
+        detail: { hide: true },
+      },
+    )
+    .get(
+      `${ASSETS}/swagger-ui.css`,
+      () =>
+        new Response(Bun.file(swaggerCss), {
+          headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" },
+        }),
+      {
+        detail: { hide: true },
+      },
+    )
+    .use(
+      openapi({
+        path: "/swagger",
+        specPath: "/swagger/json",
+        provider: "swagger-ui",
+        swagger: { cdn: `${ASSETS}/swagger-ui-bundle.js`, theme: `${ASSETS}/swagger-ui.css`, persistAuthorization: false },
+        exclude: { paths: [/^\/swagger/, "/metrics"] },
+        documentation: {
+          info: {
+            title: "ClassmateFinder API",
+            version: VERSION,
+            description:
+              'Authentication for ClassmateFinder. Errors always have the shape {"error":{"code","message","details"?}}. Every response carries X-Request-Id; /api/auth responses carry Cache-Control: no-store. Bodies are JSON, at most 16 KiB (413 PAYLOAD_TOO_LARGE), other content types get 415 UNSUPPORTED_MEDIA_TYPE.',
+          },
+          tags: [
+            { name: "auth", description: "Registration, email verification, login, passwords" },
+            { name: "health", description: "Readiness and liveness" },
+          ],
+          components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+        },
+      }),
+    );
+}

@@ -1,0 +1,187 @@
+import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Clock } from "../clock";
+import type { Config } from "../config/config";
+import type { Database, Queryable } from "../db/database";
+import { renderEmail } from "./templates";
+import type { EmailKind, MailTransport } from "./types";
+
+const GIVE_UP_AFTER_MS = 24 * 3600 * 1000;
+const LEASE_MS = 60_000;
+const BATCH_SIZE = 10;
+
+/** Delay before the n-th retry: 2 s, 4 s, 8 s … capped at 5 minutes. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(2000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
+}
+
+/** Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. */
+export async function queueEmail(
+  tx: Queryable,
+  database: Database,
+  email: { userId: string; kind: EmailKind; recipient: string; link: string; now: Date },
+): Promise<void> {
+  await tx.insert(database.tables.emailOutbox).values({
+    id: crypto.randomUUID(),
+    userId: email.userId,
+    kind: email.kind,
+    recipient: email.recipient,
+    link: email.link,
+    status: "pending",
+    attempts: 0,
+    nextAttemptAt: email.now,
+    createdAt: email.now,
+  });
+}
+
+/** How many emails of this kind were queued for the account since `since` (per-account throttling). */
+export async function emailsQueuedSince(tx: Queryable, database: Database, userId: string, kind: EmailKind, since: Date) {
+  const { emailOutbox } = database.tables;
+  const [row] = await tx
+    .select({ n: count() })
+    .from(emailOutbox)
+    .where(and(eq(emailOutbox.userId, userId), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
+  return row?.n ?? 0;
+}
+
+export interface OutboxDeps {
+  database: Database;
+  transport: MailTransport;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+  pollIntervalMs?: number;
+  onResult?: (kind: string, result: "sent" | "retry" | "failed") => void;
+}
+
+/**
+ * Delivers queued emails. Rows are claimed with a lease (and `FOR UPDATE SKIP LOCKED` on PostgreSQL),
+ * so several instances never send the same row at once; a process that dies mid-send leaves the lease
+ * to expire and the email is sent again later: at worst twice, never lost.
+ */
+export class OutboxWorker {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Rounds run one after another, never overlapping within a process. */
+  private rounds: Promise<unknown> = Promise.resolve();
+  private stopped = true;
+
+  constructor(private readonly deps: OutboxDeps) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Called after a transaction queued an email: deliver now instead of at the next poll. */
+  wake(): void {
+    if (!this.stopped) this.schedule(0);
+  }
+
+  /** Stops polling and waits for the send in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.rounds;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = null;
+    let claimed = 0;
+    try {
+      claimed = await this.deliverDue();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
+    }
+    // A full batch means more may be due: go on at once.
+    if (!this.stopped && !this.timer) this.schedule(claimed === BATCH_SIZE ? 0 : (this.deps.pollIntervalMs ?? 1000));
+  }
+
+  /** One round: claim due emails and try each once. Returns how many were claimed. */
+  deliverDue(): Promise<number> {
+    const round = this.rounds.then(() => this.deliverBatch());
+    this.rounds = round.catch(() => undefined);
+    return round;
+  }
+
+  private async claim(now: Date) {
+    const { database } = this.deps;
+    const { emailOutbox } = database.tables;
+    const due = database.db
+      .select({ id: emailOutbox.id })
+      .from(emailOutbox)
+      .where(
+        and(
+          eq(emailOutbox.status, "pending"),
+          lte(emailOutbox.nextAttemptAt, now),
+          or(isNull(emailOutbox.lockedUntil), lte(emailOutbox.lockedUntil, now)),
+        ),
+      )
+      .orderBy(asc(emailOutbox.nextAttemptAt))
+      .limit(BATCH_SIZE);
+    // SQLite serialises writers, so its UPDATE … WHERE id IN (…) is already exclusive.
+    const claimable = database.kind === "postgres" ? due.for("update", { skipLocked: true }) : due;
+    return database.transaction((tx) =>
+      tx
+        .update(emailOutbox)
+        .set({ lockedUntil: new Date(now.getTime() + LEASE_MS), attempts: sql`${emailOutbox.attempts} + 1` })
+        .where(and(inArray(emailOutbox.id, claimable), eq(emailOutbox.status, "pending")))
+        .returning(),
+    );
+  }
+
+  private async deliverBatch(): Promise<number> {
+    const { database, transport, clock, config, logger } = this.deps;
+    const { emailOutbox } = database.tables;
+    const claimed = await this.claim(clock.now());
+    for (const row of claimed) {
+      const finish = (values: Partial<typeof emailOutbox.$inferInsert>) =>
+        database.transaction((tx) => tx.update(emailOutbox).set(values).where(eq(emailOutbox.id, row.id)));
+      const kind = row.kind as EmailKind;
+      if (!row.link) {
+        await finish({ status: "failed", lockedUntil: null, lastError: "no link" });
+        continue;
+      }
+      const message = renderEmail({
+        kind,
+        to: row.recipient,
+        from: config.mail.from,
+        link: row.link,
+        lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
+      });
+      try {
+        await transport.send(message);
+        // Delivered: forget the link, so no table holds a usable token any more.
+        await finish({ status: "sent", link: null, sentAt: clock.now(), lockedUntil: null, lastError: null });
+        this.deps.onResult?.(kind, "sent");
+      } catch (error) {
+        const now = clock.now();
+        const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);
+        if (now.getTime() - row.createdAt.getTime() >= GIVE_UP_AFTER_MS) {
+          await finish({ status: "failed", link: null, lockedUntil: null, lastError: reason });
+          logger.error({ emailId: row.id, kind, attempts: row.attempts, reason }, "email outbox: giving up after 24 hours");
+          this.deps.onResult?.(kind, "failed");
+        } else {
+          const retryAt = new Date(now.getTime() + retryDelayMs(row.attempts));
+          await finish({ nextAttemptAt: retryAt, lockedUntil: null, lastError: reason });
+          logger.warn({ emailId: row.id, kind, attempts: row.attempts, retryAt, reason }, "email outbox: send failed, will retry");
+          this.deps.onResult?.(kind, "retry");
+        }
+      }
+    }
+    return claimed.length;
+  }
+
+  /** Emails waiting to be delivered (for the `email_outbox_pending` metric). */
+  async pendingCount(): Promise<number> {
+    const { database } = this.deps;
+    const { emailOutbox } = database.tables;
+    const [row] = await database.db.select({ n: count() }).from(emailOutbox).where(eq(emailOutbox.status, "pending"));
+    return row?.n ?? 0;
+  }
+}

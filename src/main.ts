@@ -1,0 +1,45 @@
+#!/usr/bin/env bun
+import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
+import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
+import { PROGRAM, VERSION } from "./version";
+
+/** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
+async function main(args: string[]): Promise<number> {
+  const command = args.join(" ") || "serve";
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`${PROGRAM} ${VERSION}\n`);
+    return 0;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const commands: Record<string, (config: Config) => Promise<number>> = {
+    serve: serveCommand,
+    migrate: migrateCommand,
+    "migrate status": migrateStatusCommand,
+    check: checkCommand,
+  };
+  const run = commands[command];
+  if (!run) {
+    process.stderr.write(`${PROGRAM}: unknown command "${command}"\n\n${USAGE}\n`);
+    return 64;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${PROGRAM}: invalid configuration: ${error.message}\n`);
+    return CONFIG_EXIT_CODE;
+  }
+  return run(config);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${PROGRAM}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

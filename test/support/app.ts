@@ -1,0 +1,104 @@
+import { afterAll } from "bun:test";
+import { createApp } from "../../src/app";
+import { argon2idHasher } from "../../src/auth/secrets";
+import { ManualClock } from "../../src/clock";
+import { type Config, parseConfig } from "../../src/config/config";
+import type { Database } from "../../src/db/database";
+import { createLogger } from "../../src/logger";
+import type { EmailMessage, MailTransport } from "../../src/mail/types";
+import { dropCreatedDatabases, freshDatabase } from "./database";
+
+export const PASSWORD = "TestPass123";
+
+/** Records sent emails; `failing = true` simulates a mail server outage. */
+export class CapturingTransport implements MailTransport {
+  readonly name = "smtp" as const;
+  readonly sent: EmailMessage[] = [];
+  failing = false;
+  async send(message: EmailMessage) {
+    if (this.failing) throw new Error("connect ECONNREFUSED 127.0.0.1:2525");
+    this.sent.push(message);
+  }
+  /** The token inside the newest email to `to` of that kind. */
+  tokenFor(to: string, kind: EmailMessage["kind"] = "verify_email"): string {
+    const message = this.sent.filter((m) => m.to === to && m.kind === kind).at(-1);
+    const token = message && new URL(message.link).searchParams.get("token");
+    if (!token) throw new Error(`no ${kind} email to ${to}`);
+    return token;
+  }
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  database?: Database;
+}
+
+const openDatabases: Database[] = [];
+afterAll(async () => {
+  for (const database of openDatabases.splice(0)) await database.close();
+  await dropCreatedDatabases();
+});
+
+/** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
+export async function createTestApp(options: TestAppOptions = {}) {
+  const config: Config = parseConfig({
+    NODE_ENV: "test",
+    JWT_SECRET: "test-secret-that-is-long-enough-0123456789",
+    UNIVERSITY_DOMAINS: ".edu,.ualberta.ca",
+    APP_URL: "https://app.classmatefinder.test",
+    ...options.env,
+  });
+  const database = options.database ?? (await freshDatabase());
+  if (!options.database) openDatabases.push(database);
+  const clock = new ManualClock(new Date());
+  const logLines: string[] = [];
+  const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void logLines.push(line) });
+  const mail = new CapturingTransport();
+  // Cheap argon2id parameters: the suite hashes hundreds of passwords.
+  const hasher = argon2idHasher({ memoryCost: 1024, timeCost: 1 });
+  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher });
+  const { app, outbox } = built;
+
+  async function call(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+    const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
+    const text = await response.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    return { status: response.status, headers: response.headers, json, text };
+  }
+
+  let counter = 0;
+  /** Registers (and by default verifies) a fresh account; returns its credentials. */
+  async function registerUser(opts: { verify?: boolean; email?: string; username?: string } = {}) {
+    counter += 1;
+    const suffix = `${counter}${Math.random().toString(36).slice(2, 7)}`;
+    const email = opts.email ?? `student${suffix}@ualberta.ca`;
+    const username = opts.username ?? `student_${suffix}`;
+    const res = await call("POST", "/api/auth/register", { body: { email, username, password: PASSWORD, firstName: "Test" } });
+    if (res.status !== 201) throw new Error(`register failed: ${res.status} ${res.text}`);
+    await outbox.deliverDue();
+    if (opts.verify !== false) {
+      const verified = await call("POST", "/api/auth/verify-email", { body: { token: mail.tokenFor(email) } });
+      if (verified.status !== 200) throw new Error(`verify failed: ${verified.text}`);
+    }
+    return { email, username, password: PASSWORD, user: res.json.user };
+  }
+
+  async function login(email: string, password = PASSWORD) {
+    const res = await call("POST", "/api/auth/login", { body: { email, password } });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`);
+    return res.json.token as string;
+  }
+
+  return { ...built, config, database, clock, mail, logLines, call, registerUser, login };
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
