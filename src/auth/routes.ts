@@ -15,9 +15,10 @@ import type { AuthService } from "./service";
 import { toPublicUser } from "./users";
 
 const bearer = [{ bearerAuth: [] }];
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorResponse]));
-// Every body-taking endpoint can answer these, whatever the body.
-const bodyErrors = [400, 413, 415, 429] as const;
+/** Error responses of an endpoint (all in the one error shape); 500 INTERNAL_ERROR is always possible. */
+const errors = (...statuses: number[]) => Object.fromEntries([...statuses, 500].map((status) => [status, ErrorResponse]));
+// Every JSON-body endpoint: 400 (invalid body), 413 (over 16 KiB), 415 (not JSON).
+const bodyErrors = [400, 413, 415] as const;
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
 
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
@@ -25,7 +26,8 @@ export function authRoutes(auth: AuthService) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
     .post("/register", async ({ body, status }) => status(201, { user: await auth.register(body), verificationRequired: true as const }), {
       body: RegisterBody,
-      response: { 201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }), ...errors(...bodyErrors, 409) },
+      parse: "json",
+      response: { 201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }), ...errors(...bodyErrors, 409, 429) },
       detail: {
         summary: "Register with a university email",
         description:
@@ -34,6 +36,7 @@ export function authRoutes(auth: AuthService) {
     })
     .post("/verify-email", async ({ body }) => ({ user: await auth.verifyEmail(body.token) }), {
       body: TokenBody,
+      parse: "json",
       response: { 200: t.Object({ user: PublicUser }), ...errors(...bodyErrors) },
       detail: {
         summary: "Verify an email address with the token from the email",
@@ -48,7 +51,8 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: EmailBody,
-        response: { 202: Message, ...errors(...bodyErrors) },
+        parse: "json",
+        response: { 202: Message, ...errors(...bodyErrors, 429) },
         detail: {
           summary: "Send the verification email again",
           description:
@@ -58,7 +62,8 @@ export function authRoutes(auth: AuthService) {
     )
     .post("/login", ({ body }) => auth.login(body.email, body.password), {
       body: LoginBody,
-      response: { 200: Session, ...errors(...bodyErrors, 401, 403) },
+      parse: "json",
+      response: { 200: Session, ...errors(...bodyErrors, 401, 403, 429) },
       detail: {
         summary: "Log in and get a JWT",
         description:
@@ -89,7 +94,8 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: EmailBody,
-        response: { 202: Message, ...errors(...bodyErrors) },
+        parse: "json",
+        response: { 202: Message, ...errors(...bodyErrors, 429) },
         detail: {
           summary: "Ask for a password reset email",
           description: "Answers 202 with the same body whether or not the account exists; throttled per account silently.",
@@ -104,6 +110,7 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: ResetPasswordBody,
+        parse: "json",
         response: { 200: Message, ...errors(...bodyErrors) },
         detail: {
           summary: "Set a new password with the token from the reset email",
@@ -120,6 +127,7 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: ChangePasswordBody,
+        parse: "json",
         response: { 200: Session, ...errors(...bodyErrors, 401) },
         detail: {
           summary: "Change the password (logged in)",

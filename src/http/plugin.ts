@@ -29,6 +29,8 @@ function validationDetails(error: ValidationError): FieldProblem[] {
 
 function toApiError(code: string | number, error: unknown): ApiError | null {
   if (error instanceof ApiError) return error;
+  // Elysia wraps what a parser throws (our 413/415/400) in a ParseError.
+  if (error instanceof Error && error.cause instanceof ApiError) return error.cause;
   if (error instanceof ValidationError && error.type !== "response") {
     return new ApiError(400, "VALIDATION_ERROR", "The request is not valid.", validationDetails(error));
   }

@@ -1,0 +1,115 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, parseConfig, redactedConfig } from "../../src/config/config";
+import { parseDurationSeconds } from "../../src/config/duration";
+
+const SECRET = "a".repeat(40);
+const ROLLOUT_ENV = {
+  NODE_ENV: "production",
+  DATABASE_URL: "postgresql://user:password@localhost:5432/classmatefinder",
+  JWT_SECRET: SECRET,
+  JWT_EXPIRES_IN: "7d",
+  PORT: "5000",
+  CORS_ORIGIN: "https://classmatefinder.com",
+  UNIVERSITY_DOMAINS: ".edu,.ualberta.ca,.ubc.ca,.utoronto.ca,.mcgill.ca,.uwaterloo.ca",
+};
+
+function errorFor(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  test("defaults for development", () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({
+      nodeEnv: "development",
+      port: 5000,
+      host: "0.0.0.0",
+      database: { kind: "sqlite", url: "file:./data/classmatefinder.db" },
+      corsOrigins: ["*"],
+      universityDomains: ["edu"],
+      appUrl: "http://localhost:5000",
+      mail: { transport: "log", smtpUrl: null, from: "ClassmateFinder <no-reply@localhost>" },
+      trustProxy: false,
+      logLevel: "info",
+      metricsToken: null,
+      swaggerEnabled: true,
+    });
+    expect(config.jwt.generated).toBe(true);
+    expect(config.jwt.secret.length).toBeGreaterThanOrEqual(32);
+    expect(config.jwt.expiresInSeconds).toBe(7 * 86400);
+  });
+
+  test("the rollout plan's env file works verbatim (with a real secret)", () => {
+    const config = parseConfig(ROLLOUT_ENV);
+    expect(config.database).toEqual({ kind: "postgres", url: ROLLOUT_ENV.DATABASE_URL });
+    expect(config.corsOrigins).toEqual(["https://classmatefinder.com"]);
+    expect(config.appUrl).toBe("https://classmatefinder.com");
+    expect(config.universityDomains).toEqual(["edu", "ualberta.ca", "ubc.ca", "utoronto.ca", "mcgill.ca", "uwaterloo.ca"]);
+  });
+
+  test.each([
+    [{ JWT_SECRET: "<generate-with-openssl-rand-64>" }, "JWT_SECRET"],
+    [{ JWT_SECRET: "changeme" }, "JWT_SECRET"],
+    [{ JWT_SECRET: "short" }, "JWT_SECRET"],
+    [{ JWT_SECRET: "" }, "JWT_SECRET"],
+    [{ DATABASE_URL: "" }, "DATABASE_URL"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],
+    [{ CORS_ORIGIN: "*" }, "CORS_ORIGIN"],
+    [{ CORS_ORIGIN: "https://a.com/path" }, "CORS_ORIGIN"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ PORT: "abc" }, "PORT"],
+    [{ JWT_EXPIRES_IN: "7 days" }, "JWT_EXPIRES_IN"],
+    [{ NODE_ENV: "staging" }, "NODE_ENV"],
+    [{ MAIL_TRANSPORT: "smtp" }, "SMTP_URL"],
+    [{ MAIL_TRANSPORT: "sendgrid" }, "MAIL_TRANSPORT"],
+    [{ MAIL_TRANSPORT: "smtp", SMTP_URL: "http://mail" }, "SMTP_URL"],
+    [{ TRUST_PROXY: "yes" }, "TRUST_PROXY"],
+    [{ LOG_LEVEL: "verbose" }, "LOG_LEVEL"],
+    [{ SWAGGER_ENABLED: "no" }, "SWAGGER_ENABLED"],
+    [{ UNIVERSITY_DOMAINS: "bad domain" }, "UNIVERSITY_DOMAINS"],
+    [{ APP_URL: "ftp://x" }, "APP_URL"],
+  ])("production refuses %j, naming %s", (override, variable) => {
+    const error = errorFor({ ...ROLLOUT_ENV, ...override });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toStartWith(`${variable}: `);
+  });
+
+  test("the error never contains the secret or the SMTP password", () => {
+    expect(errorFor({ ...ROLLOUT_ENV, JWT_SECRET: "tiny-secret" }).message).not.toContain("tiny-secret");
+    expect(errorFor({ ...ROLLOUT_ENV, MAIL_TRANSPORT: "smtp", SMTP_URL: "http://u:hunter2@x" }).message).not.toContain("hunter2");
+  });
+
+  test("`*` CORS is fine in development; APP_URL falls back to the first real origin", () => {
+    expect(parseConfig({ CORS_ORIGIN: "*" }).corsOrigins).toEqual(["*"]);
+    expect(parseConfig({ NODE_ENV: "test", CORS_ORIGIN: "http://localhost:3000,https://x.org" }).appUrl).toBe("http://localhost:3000");
+    expect(parseConfig({ NODE_ENV: "test" }).corsOrigins).toEqual([]);
+  });
+
+  test("redacted configuration hides every secret", () => {
+    const config = parseConfig({
+      ...ROLLOUT_ENV,
+      METRICS_TOKEN: "metrics-token-value",
+      MAIL_TRANSPORT: "smtp",
+      SMTP_URL: "smtp://user:mailpass@mail:587",
+    });
+    const printed = JSON.stringify(redactedConfig(config));
+    for (const secret of [SECRET, "metrics-token-value", "mailpass", ":password@"]) expect(printed).not.toContain(secret);
+  });
+});
+
+describe("durations", () => {
+  test.each([
+    ["7d", 604800],
+    ["12h", 43200],
+    ["15m", 900],
+    ["45s", 45],
+    ["3600", 3600],
+  ])("%s is %d seconds", (text, seconds) => expect(parseDurationSeconds(text)).toBe(seconds));
+  test.each(["", "0", "-5", "7w", "1.5h", "d"])("%s is invalid", (text) => expect(parseDurationSeconds(text)).toBeNull());
+});
