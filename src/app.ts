@@ -1,6 +1,7 @@
 import { jwt } from "@elysiajs/jwt";
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
+import { combineSinks } from "./auth/events";
 import { authRoutes } from "./auth/routes";
 import { argon2idHasher, type PasswordHasher } from "./auth/secrets";
 import { AuthService } from "./auth/service";
@@ -14,6 +15,10 @@ import { swaggerPlugin } from "./http/swagger";
 import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
 import type { MailTransport } from "./mail/types";
+import { auditLog } from "./observability/audit";
+import { createMetrics } from "./observability/metrics";
+import { metricsRoutes } from "./observability/routes";
+import { RateLimiter } from "./ratelimit/limiter";
 
 export interface AppDeps {
   config: Config;
@@ -22,19 +27,26 @@ export interface AppDeps {
   clock?: Clock;
   mailTransport?: MailTransport;
   hasher?: PasswordHasher;
+  /** How often the outbox worker looks for due emails (default 1 s). */
+  outboxPollIntervalMs?: number;
 }
 
 /** Builds the service from its dependencies; tests pass their own database, clock, mailer and logger. */
 export function createApp(deps: AppDeps) {
   const { config, database, logger } = deps;
   const clock = deps.clock ?? systemClock;
+  // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
+  const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount() });
   const outbox = new OutboxWorker({
     database,
     clock,
     config,
     logger,
     transport: deps.mailTransport ?? createTransport(config, logger),
+    pollIntervalMs: deps.outboxPollIntervalMs,
+    onResult: (kind, result) => metrics.recordEmail(kind, result),
   });
+  const limiter = new RateLimiter(database);
   const auth = new AuthService({
     config,
     database,
@@ -42,15 +54,18 @@ export function createApp(deps: AppDeps) {
     logger,
     hasher: deps.hasher ?? argon2idHasher(),
     jwt: jwt({ name: "jwt", secret: config.jwt.secret, alg: "HS256" }).decorator.jwt,
+    limiter,
+    events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),
     onEmailQueued: () => outbox.wake(),
   });
   const app = new Elysia()
-    .use(httpPlugin({ logger }))
+    .use(httpPlugin({ logger, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now() }))
-    .use(authRoutes(auth));
-  return { app, outbox, auth };
+    .use(metricsRoutes(metrics, config))
+    .use(authRoutes(auth, { trustProxy: config.trustProxy }));
+  return { app, outbox, auth, limiter, metrics };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { requestContext } from "../http/request-context";
 import {
   ChangePasswordBody,
   EmailBody,
@@ -22,19 +23,26 @@ const bodyErrors = [400, 413, 415] as const;
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
 
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
-export function authRoutes(auth: AuthService) {
+export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
-    .post("/register", async ({ body, status }) => status(201, { user: await auth.register(body), verificationRequired: true as const }), {
-      body: RegisterBody,
-      parse: "json",
-      response: { 201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }), ...errors(...bodyErrors, 409, 429) },
-      detail: {
-        summary: "Register with a university email",
-        description:
-          "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED.",
+    .derive(({ request, server }) => ({ context: requestContext(request, server, options.trustProxy) }))
+    .post(
+      "/register",
+      async ({ body, context, status }) => status(201, { user: await auth.register(context, body), verificationRequired: true as const }),
+      {
+        body: RegisterBody,
+        parse: "json",
+        // Before validation: every attempt counts, accepted or not.
+        transform: ({ context }) => auth.limitClient(context, "register_client"),
+        response: { 201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }), ...errors(...bodyErrors, 409, 429) },
+        detail: {
+          summary: "Register with a university email",
+          description:
+            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED.",
+        },
       },
-    })
-    .post("/verify-email", async ({ body }) => ({ user: await auth.verifyEmail(body.token) }), {
+    )
+    .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
       body: TokenBody,
       parse: "json",
       response: { 200: t.Object({ user: PublicUser }), ...errors(...bodyErrors) },
@@ -45,13 +53,14 @@ export function authRoutes(auth: AuthService) {
     })
     .post(
       "/resend-verification",
-      async ({ body, status }) => {
-        await auth.resendVerification(body.email);
+      async ({ body, context, status }) => {
+        await auth.resendVerification(context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
+        transform: ({ context }) => auth.limitClient(context, "resend_client"),
         response: { 202: Message, ...errors(...bodyErrors, 429) },
         detail: {
           summary: "Send the verification email again",
@@ -60,7 +69,7 @@ export function authRoutes(auth: AuthService) {
         },
       },
     )
-    .post("/login", ({ body }) => auth.login(body.email, body.password), {
+    .post("/login", ({ body, context }) => auth.login(context, body.email, body.password), {
       body: LoginBody,
       parse: "json",
       response: { 200: Session, ...errors(...bodyErrors, 401, 403, 429) },
@@ -70,15 +79,15 @@ export function authRoutes(auth: AuthService) {
           "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After.",
       },
     })
-    .get("/me", async ({ headers }) => ({ user: toPublicUser((await auth.authenticate(headers.authorization)).user) }), {
+    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
       response: { 200: t.Object({ user: PublicUser }), ...errors(401) },
       detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
     })
     .post(
       "/logout",
-      async ({ headers, status }) => {
-        const { claims } = await auth.authenticate(headers.authorization);
-        await auth.logout(claims);
+      async ({ headers, context, status }) => {
+        const { user, claims } = await auth.authenticate(context, headers.authorization);
+        await auth.logout(context, user, claims);
         return status(204, undefined);
       },
       {
@@ -88,13 +97,14 @@ export function authRoutes(auth: AuthService) {
     )
     .post(
       "/forgot-password",
-      async ({ body, status }) => {
-        await auth.forgotPassword(body.email);
+      async ({ body, context, status }) => {
+        await auth.forgotPassword(context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
+        transform: ({ context }) => auth.limitClient(context, "forgot_client"),
         response: { 202: Message, ...errors(...bodyErrors, 429) },
         detail: {
           summary: "Ask for a password reset email",
@@ -104,8 +114,8 @@ export function authRoutes(auth: AuthService) {
     )
     .post(
       "/reset-password",
-      async ({ body }) => {
-        await auth.resetPassword(body.token, body.password);
+      async ({ body, context }) => {
+        await auth.resetPassword(context, body.token, body.password);
         return { message: "Your password has been changed. Please log in again." };
       },
       {
@@ -121,9 +131,9 @@ export function authRoutes(auth: AuthService) {
     )
     .post(
       "/change-password",
-      async ({ body, headers }) => {
-        const { user } = await auth.authenticate(headers.authorization);
-        return auth.changePassword(user, body.currentPassword, body.newPassword);
+      async ({ body, headers, context }) => {
+        const { user } = await auth.authenticate(context, headers.authorization);
+        return auth.changePassword(context, user, body.currentPassword, body.newPassword);
       },
       {
         body: ChangePasswordBody,

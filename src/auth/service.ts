@@ -6,15 +6,13 @@ import { type Database, isUniqueViolation, type Queryable } from "../db/database
 import { ApiError } from "../http/errors";
 import { emailsQueuedSince, queueEmail } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
-import { emailDomain, isAllowedDomain } from "./email";
+import type { RateLimiter } from "../ratelimit/limiter";
+import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
+import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
 import { type AccessClaims, type IssuedToken, issueAccessToken, type JwtCodec, type TokenRejection, verifyAccessToken } from "./jwt";
 import { generateEmailToken, hashEmailToken, type PasswordHasher } from "./secrets";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
-
-const HOUR_MS = 3600_000;
-/** Per-account emails of one kind per hour (the registration's own verification email included). */
-const EMAILS_PER_ACCOUNT_PER_HOUR = 3;
 
 export interface AuthDeps {
   config: Config;
@@ -23,10 +21,11 @@ export interface AuthDeps {
   logger: Logger;
   hasher: PasswordHasher;
   jwt: JwtCodec;
+  limiter: RateLimiter;
+  /** Metrics and audit log. */
+  events: AuthEventSink;
   /** Called after a transaction that queued an email has committed. */
   onEmailQueued: () => void;
-  /** Called for every refused bearer token (metrics, audit). */
-  onTokenRejected?: (reason: TokenRejection) => void;
 }
 
 export interface Session extends IssuedToken {
@@ -34,6 +33,10 @@ export interface Session extends IssuedToken {
 }
 
 const invalidToken = () => new ApiError(400, "INVALID_TOKEN", "This link is invalid, expired or has already been used.");
+const rateLimited = (retryAfterSeconds: number) =>
+  new ApiError(429, "RATE_LIMITED", "Too many attempts. Please wait before trying again.", undefined, {
+    "Retry-After": String(retryAfterSeconds),
+  });
 const invalidCredentials = () => new ApiError(401, "INVALID_CREDENTIALS", "The email or password is incorrect.");
 const unauthorized = () =>
   new ApiError(401, "UNAUTHORIZED", "A valid access token is required.", undefined, {
@@ -46,6 +49,38 @@ export class AuthService {
 
   constructor(private readonly deps: AuthDeps) {
     this.dummyHash = deps.hasher.hash(crypto.randomUUID());
+  }
+
+  private emit(context: RequestContext, event: AuthEvent) {
+    this.deps.events.emit(context, event);
+  }
+
+  /** Counts one event against `key`; over the limit: the event, and 429 with Retry-After. */
+  private async enforceLimit(context: RequestContext, key: string, limit: RateLimitName, failed: AuthEvent["event"], email?: string) {
+    const limits = this.deps.config.rateLimits;
+    const config = {
+      login_account: limits.loginPerAccount,
+      login_client: limits.loginPerClient,
+      register_client: limits.registerPerClient,
+      resend_client: limits.emailRequestsPerClient,
+      forgot_client: limits.emailRequestsPerClient,
+    }[limit];
+    const hit = await this.deps.limiter.hit(key, config, this.deps.clock.now());
+    if (hit.allowed) return;
+    this.emit(context, { event: "rate_limited", outcome: "failure", limit, email });
+    this.emit(context, { event: failed, outcome: "failure", reason: "rate_limited", email });
+    throw rateLimited(hit.retryAfterSeconds);
+  }
+
+  /**
+   * Per-client limit of a whole endpoint. The routes call it before the body is validated, because
+   * every attempt counts, well-formed or not.
+   */
+  async limitClient(context: RequestContext, limit: "register_client" | "resend_client" | "forgot_client") {
+    const event = (
+      { register_client: "registration", resend_client: "verification_resend", forgot_client: "password_reset_request" } as const
+    )[limit];
+    await this.enforceLimit(context, `${limit}:${context.clientAddress}`, limit, event);
   }
 
   private get tables() {
@@ -88,8 +123,9 @@ export class AuthService {
    * this kind (then nothing happens: the caller's answer must not change).
    */
   private async issueEmailToken(tx: Queryable, user: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date): Promise<boolean> {
-    const sent = await emailsQueuedSince(tx, this.deps.database, user.id, kind, new Date(now.getTime() - HOUR_MS));
-    if (sent >= EMAILS_PER_ACCOUNT_PER_HOUR) return false;
+    const { max, windowSeconds } = this.deps.config.rateLimits.emailsPerAccount;
+    const sent = await emailsQueuedSince(tx, this.deps.database, user.id, kind, new Date(now.getTime() - windowSeconds * 1000));
+    if (sent >= max) return false;
     const token = generateEmailToken();
     const { config } = this.deps;
     const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
@@ -121,7 +157,25 @@ export class AuthService {
       .where(eq(users.id, userId));
   }
 
-  async register(body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
+  async register(context: RequestContext, body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
+    try {
+      const user = await this.createAccount(body);
+      this.emit(context, { event: "registration", outcome: "success", userId: user.id, email: user.email });
+      return user;
+    } catch (error) {
+      if (error instanceof ApiError) {
+        this.emit(context, {
+          event: "registration",
+          outcome: "failure",
+          reason: error.code.toLowerCase(),
+          email: typeof body.email === "string" ? normalizeEmail(body.email) : undefined,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async createAccount(body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
     const input = parseRegistration(body);
     if (!isAllowedDomain(emailDomain(input.email), this.deps.config.universityDomains)) {
       throw new ApiError(400, "EMAIL_DOMAIN_NOT_ALLOWED", "Registration needs an email address of a participating university.", [
@@ -158,7 +212,18 @@ export class AuthService {
     return toPublicUser(user);
   }
 
-  async verifyEmail(token: string): Promise<PublicUser> {
+  async verifyEmail(context: RequestContext, token: string): Promise<PublicUser> {
+    try {
+      const user = await this.consumeVerificationToken(token);
+      this.emit(context, { event: "email_verification", outcome: "success", userId: user.id, email: user.email });
+      return user;
+    } catch (error) {
+      if (error instanceof ApiError) this.emit(context, { event: "email_verification", outcome: "failure", reason: "invalid_token" });
+      throw error;
+    }
+  }
+
+  private async consumeVerificationToken(token: string): Promise<PublicUser> {
     const { emailTokens, users } = this.tables;
     const now = this.deps.clock.now();
     const user = await this.deps.database.transaction(async (tx) => {
@@ -188,23 +253,52 @@ export class AuthService {
   }
 
   /** Same outcome for every well-formed address: only the mailbox owner learns anything. */
-  async resendVerification(rawEmail: string): Promise<void> {
-    const user = await this.findUserByEmail(parseEmailField(rawEmail));
-    if (!user || user.emailVerifiedAt) return;
-    const queued = await this.deps.database.transaction(async (tx) => {
-      await this.lockUser(tx, user.id);
-      return this.issueEmailToken(tx, user, "verify_email", this.deps.clock.now());
+  async resendVerification(context: RequestContext, rawEmail: string): Promise<void> {
+    const email = parseEmailField(rawEmail);
+    const user = await this.findUserByEmail(email);
+    const queued = user && !user.emailVerifiedAt && (await this.queueAccountEmail(user, "verify_email"));
+    // The outcome says whether an email was queued; the HTTP answer is the same either way.
+    this.emit(context, {
+      event: "verification_resend",
+      outcome: queued ? "success" : "failure",
+      userId: user?.id,
+      email,
+      reason: queued ? undefined : !user ? "unknown_account" : user.emailVerifiedAt ? "already_verified" : "throttled",
     });
-    if (queued) this.deps.onEmailQueued();
   }
 
-  async login(rawEmail: string, password: string): Promise<Session> {
-    const user = await this.findUserByEmail(rawEmail.trim().toLowerCase());
+  private async queueAccountEmail(user: UserRow, kind: EmailKind): Promise<boolean> {
+    const queued = await this.deps.database.transaction(async (tx) => {
+      await this.lockUser(tx, user.id);
+      return this.issueEmailToken(tx, user, kind, this.deps.clock.now());
+    });
+    if (queued) this.deps.onEmailQueued();
+    return queued;
+  }
+
+  /**
+   * Attempts are counted before the password is checked (so concurrent guesses cannot slip past the
+   * limit) and taken back when the password was right: the counters hold failed logins only.
+   */
+  async login(context: RequestContext, rawEmail: string, password: string): Promise<Session> {
+    const email = normalizeEmail(rawEmail);
+    const clientKey = `login:client:${context.clientAddress}`;
+    const accountKey = `login:account:${email}`;
+    await this.enforceLimit(context, clientKey, "login_client", "login", email);
+    await this.enforceLimit(context, accountKey, "login_account", "login", email);
+    const user = await this.findUserByEmail(email);
     const passwordOk = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.dummyHash));
-    if (!user || !passwordOk) throw invalidCredentials();
+    if (!user || !passwordOk) {
+      this.emit(context, { event: "login", outcome: "failure", reason: "invalid_credentials", userId: user?.id, email });
+      throw invalidCredentials();
+    }
+    await this.deps.limiter.reset(accountKey);
+    await this.deps.limiter.undo(clientKey);
     if (!user.emailVerifiedAt) {
+      this.emit(context, { event: "login", outcome: "failure", reason: "unverified", userId: user.id, email });
       throw new ApiError(403, "EMAIL_NOT_VERIFIED", "Please verify your email address first; we can send the link again.");
     }
+    this.emit(context, { event: "login", outcome: "success", userId: user.id, email });
     return this.session(user);
   }
 
@@ -214,9 +308,9 @@ export class AuthService {
   }
 
   /** Resolves an `Authorization` header to its user, or throws 401 UNAUTHORIZED. */
-  async authenticate(authorization: string | null | undefined): Promise<{ user: UserRow; claims: AccessClaims }> {
+  async authenticate(context: RequestContext, authorization: string | null | undefined): Promise<{ user: UserRow; claims: AccessClaims }> {
     const reject = (reason: TokenRejection) => {
-      this.deps.onTokenRejected?.(reason);
+      this.emit(context, { event: "token_rejected", outcome: "failure", reason });
       return unauthorized();
     };
     if (!authorization) throw reject("missing");
@@ -237,8 +331,9 @@ export class AuthService {
     return { user, claims };
   }
 
-  async logout(claims: AccessClaims): Promise<void> {
+  async logout(context: RequestContext, user: UserRow, claims: AccessClaims): Promise<void> {
     const { revokedTokens } = this.tables;
+    this.emit(context, { event: "logout", outcome: "success", userId: user.id, email: user.email });
     await this.deps.database.transaction((tx) =>
       tx
         .insert(revokedTokens)
@@ -247,17 +342,30 @@ export class AuthService {
     );
   }
 
-  async forgotPassword(rawEmail: string): Promise<void> {
-    const user = await this.findUserByEmail(parseEmailField(rawEmail));
-    if (!user) return;
-    const queued = await this.deps.database.transaction(async (tx) => {
-      await this.lockUser(tx, user.id);
-      return this.issueEmailToken(tx, user, "reset_password", this.deps.clock.now());
+  async forgotPassword(context: RequestContext, rawEmail: string): Promise<void> {
+    const email = parseEmailField(rawEmail);
+    const user = await this.findUserByEmail(email);
+    const queued = user && (await this.queueAccountEmail(user, "reset_password"));
+    this.emit(context, {
+      event: "password_reset_request",
+      outcome: queued ? "success" : "failure",
+      userId: user?.id,
+      email,
+      reason: queued ? undefined : user ? "throttled" : "unknown_account",
     });
-    if (queued) this.deps.onEmailQueued();
   }
 
-  async resetPassword(token: string, password: string): Promise<void> {
+  async resetPassword(context: RequestContext, token: string, password: string): Promise<void> {
+    try {
+      const user = await this.replacePasswordWithToken(token, password);
+      this.emit(context, { event: "password_reset", outcome: "success", userId: user.id, email: user.email });
+    } catch (error) {
+      if (error instanceof ApiError) this.emit(context, { event: "password_reset", outcome: "failure", reason: error.code.toLowerCase() });
+      throw error;
+    }
+  }
+
+  private async replacePasswordWithToken(token: string, password: string): Promise<UserRow> {
     const { emailTokens, users } = this.tables;
     const tokenHash = hashEmailToken(token);
     const usable = (now: Date) =>
@@ -296,13 +404,28 @@ export class AuthService {
         .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: now })
         .where(eq(users.id, user.id));
     });
+    return user;
   }
 
-  async changePassword(user: UserRow, currentPassword: string, newPassword: string): Promise<Session> {
+  async changePassword(context: RequestContext, user: UserRow, currentPassword: string, newPassword: string): Promise<Session> {
+    const fail = (error: ApiError) => {
+      this.emit(context, {
+        event: "password_change",
+        outcome: "failure",
+        reason: error.code.toLowerCase(),
+        userId: user.id,
+        email: user.email,
+      });
+      return error;
+    };
     if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) {
-      throw new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect.");
+      throw fail(new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect."));
     }
-    requireAcceptablePassword("newPassword", newPassword, user);
+    try {
+      requireAcceptablePassword("newPassword", newPassword, user);
+    } catch (error) {
+      throw error instanceof ApiError ? fail(error) : error;
+    }
     const passwordHash = await this.deps.hasher.hash(newPassword);
     const { users } = this.tables;
     const [updated] = await this.deps.database.transaction((tx) =>
@@ -313,6 +436,7 @@ export class AuthService {
         .returning(),
     );
     if (!updated) throw unauthorized();
+    this.emit(context, { event: "password_change", outcome: "success", userId: user.id, email: user.email });
     return this.session(updated);
   }
 }

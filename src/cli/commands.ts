@@ -2,11 +2,13 @@ import { existsSync } from "node:fs";
 import { createApp } from "../app";
 import { type Config, redactedConfig } from "../config/config";
 import { type Database, openDatabase } from "../db/database";
+import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
 import { createLogger } from "../logger";
 import { PROGRAM, VERSION } from "../version";
 
 const SHUTDOWN_GRACE_MS = 10_000;
+const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 
 export const USAGE = `${PROGRAM} ${VERSION}: the ClassmateFinder authentication service
 
@@ -90,7 +92,10 @@ export async function checkCommand(config: Config): Promise<number> {
 
 export async function serveCommand(config: Config): Promise<number> {
   const logger = createLogger(config);
-  const database = openDatabase(config.database);
+  // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
+  const database = openDatabase(config.database, {
+    onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
+  });
   if (config.nodeEnv === "production") {
     // Production never changes the schema by itself; newer migrations (a rollback) are fine.
     const { pending, unknown } = await migrationStatus(database);
@@ -115,6 +120,9 @@ export async function serveCommand(config: Config): Promise<number> {
   const { app, outbox } = createApp({ config, database, logger });
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: 1024 * 1024 });
   outbox.start();
+  const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
+  const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
+  void cleanUp();
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
 
   return new Promise((resolve) => {
@@ -133,6 +141,7 @@ export async function serveCommand(config: Config): Promise<number> {
         }, SHUTDOWN_GRACE_MS).unref(),
       );
       await Promise.race([drained, forced]);
+      clearInterval(maintenance);
       await outbox.stop();
       await database.close();
       logger.info("stopped");

@@ -23,7 +23,33 @@ export interface Config {
   metricsToken: string | null;
   swaggerEnabled: boolean;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
+  rateLimits: RateLimits;
 }
+
+/** A limit of `max` events per `windowSeconds`. */
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+export interface RateLimits {
+  loginPerAccount: Limit;
+  loginPerClient: Limit;
+  registerPerClient: Limit;
+  /** resend-verification and forgot-password, one counter each */
+  emailRequestsPerClient: Limit;
+  /** verification emails and reset emails, each, per account (silent) */
+  emailsPerAccount: Limit;
+}
+
+/** The contract's defaults; each can be overridden by the variable named in parseConfig. */
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  loginPerAccount: { max: 5, windowSeconds: 900 },
+  loginPerClient: { max: 100, windowSeconds: 900 },
+  registerPerClient: { max: 60, windowSeconds: 3600 },
+  emailRequestsPerClient: { max: 30, windowSeconds: 3600 },
+  emailsPerAccount: { max: 3, windowSeconds: 3600 },
+};
 
 /** A configuration error: the process must stop with exit code 78 and this one line. */
 export class ConfigError extends Error {
@@ -90,7 +116,29 @@ export function parseConfig(env: Env): Config {
     metricsToken: get("METRICS_TOKEN") ?? null,
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
+    rateLimits: {
+      loginPerAccount: parseLimit("RATE_LIMIT_LOGIN_ACCOUNT", get("RATE_LIMIT_LOGIN_ACCOUNT"), DEFAULT_RATE_LIMITS.loginPerAccount),
+      loginPerClient: parseLimit("RATE_LIMIT_LOGIN_CLIENT", get("RATE_LIMIT_LOGIN_CLIENT"), DEFAULT_RATE_LIMITS.loginPerClient),
+      registerPerClient: parseLimit("RATE_LIMIT_REGISTER_CLIENT", get("RATE_LIMIT_REGISTER_CLIENT"), DEFAULT_RATE_LIMITS.registerPerClient),
+      emailRequestsPerClient: parseLimit(
+        "RATE_LIMIT_EMAIL_REQUESTS_CLIENT",
+        get("RATE_LIMIT_EMAIL_REQUESTS_CLIENT"),
+        DEFAULT_RATE_LIMITS.emailRequestsPerClient,
+      ),
+      emailsPerAccount: parseLimit("RATE_LIMIT_EMAILS_ACCOUNT", get("RATE_LIMIT_EMAILS_ACCOUNT"), DEFAULT_RATE_LIMITS.emailsPerAccount),
+    },
   };
+}
+
+/** `5/15m`: at most 5 per 15 minutes. */
+function parseLimit(variable: string, value: string | undefined, fallback: Limit): Limit {
+  if (value === undefined) return fallback;
+  const [max, window] = value.split("/");
+  const windowSeconds = window ? parseDurationSeconds(window) : null;
+  if (!max || !/^\d+$/.test(max) || Number(max) < 1 || windowSeconds === null) {
+    throw new ConfigError(variable, `must look like 5/15m (at most 5 per 15 minutes), got "${value}"`);
+  }
+  return { max: Number(max), windowSeconds };
 }
 
 function oneOf<const T extends string>(variable: string, value: string, allowed: readonly T[]): T {

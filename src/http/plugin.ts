@@ -3,13 +3,7 @@ import type { Logger } from "pino";
 import { FIELD_MESSAGES } from "../auth/input";
 import { ApiError, type ErrorBody, type FieldProblem } from "./errors";
 import { readJsonBody } from "./request-body";
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
-export interface RequestInfo {
-  id: string;
-  startedAt: number;
-}
+import { beginRequest, requestInfo } from "./request-context";
 
 export interface CompletedRequest {
   reqId: string;
@@ -46,13 +40,9 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
  * limits, errors in the contract's shape (never a stack trace or schema dump), and one log line per request.
  */
 export function httpPlugin(options: { logger: Logger; onCompleted?: (request: CompletedRequest) => void }) {
-  const requests = new WeakMap<Request, RequestInfo>();
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
-      const incoming = request.headers.get("x-request-id");
-      const id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-      requests.set(request, { id, startedAt: performance.now() });
-      set.headers["x-request-id"] = id;
+      set.headers["x-request-id"] = beginRequest(request).id;
       set.headers["x-content-type-options"] = "nosniff";
       const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
       if (path.startsWith("/api/auth/") && request.method !== "OPTIONS") set.headers["cache-control"] = "no-store";
@@ -65,12 +55,12 @@ export function httpPlugin(options: { logger: Logger; onCompleted?: (request: Co
         set.status = apiError.status;
         return apiError.toBody();
       }
-      options.logger.error({ err: error, reqId: requests.get(request)?.id }, "unhandled error");
+      options.logger.error({ err: error, reqId: requestInfo(request)?.id }, "unhandled error");
       set.status = 500;
       return { error: { code: "INTERNAL_ERROR", message: "Something went wrong on our side." } } satisfies ErrorBody;
     })
     .onAfterResponse({ as: "global" }, ({ request, set, route }) => {
-      const info = requests.get(request);
+      const info = requestInfo(request);
       const completed: CompletedRequest = {
         reqId: info?.id ?? "",
         method: request.method,

@@ -66,6 +66,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
     const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
     const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
     const text = await response.text();
+    // Elysia runs after-response hooks (request log line, metrics) on a later tick: let them finish.
+    await new Promise((resolve) => setImmediate(resolve));
     let json: any = null;
     try {
       json = text ? JSON.parse(text) : null;

@@ -1,0 +1,34 @@
+import type { RequestContext } from "../auth/events";
+import { clientAddress } from "./client-address";
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+interface RequestInfo {
+  id: string;
+  startedAt: number;
+}
+
+// Keyed by the Request object itself: nothing to clean up, nothing shared between requests.
+const requests = new WeakMap<Request, RequestInfo>();
+
+/** Called first for every request: adopts a well-formed incoming X-Request-Id or makes a new one. */
+export function beginRequest(request: Request): RequestInfo {
+  const incoming = request.headers.get("x-request-id");
+  const info = { id: incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(), startedAt: performance.now() };
+  requests.set(request, info);
+  return info;
+}
+
+export function requestInfo(request: Request): RequestInfo | undefined {
+  return requests.get(request);
+}
+
+type Server = { requestIP(request: Request): { address: string } | null } | null | undefined;
+
+/** The request id and client address that rules, logs and audit events refer to. */
+export function requestContext(request: Request, server: Server, trustProxy: boolean): RequestContext {
+  return {
+    reqId: requests.get(request)?.id ?? "",
+    clientAddress: clientAddress(request, server?.requestIP(request)?.address, trustProxy),
+  };
+}

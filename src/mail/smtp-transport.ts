@@ -1,0 +1,65 @@
+import nodemailer from "nodemailer";
+import type { Logger } from "pino";
+import type { Config } from "../config/config";
+import type { MailTransport } from "./types";
+
+/**
+ * Sends through an SMTP server given as `smtp://[user:pass@]host[:port]` (STARTTLS whenever the server
+ * offers it, port 587 by default) or `smtps://…` (implicit TLS, port 465 by default). Certificates are
+ * verified. One connection per message: the outbox sends few emails and does its own retrying, so a
+ * pool (with its own hidden requeueing) would only add state. Timeouts make a hung server fail the
+ * attempt instead of blocking the outbox worker.
+ */
+export function smtpTransport(config: Pick<Config["mail"], "smtpUrl" | "from">, logger: Logger): MailTransport {
+  if (!config.smtpUrl) throw new Error("SMTP_URL is required when MAIL_TRANSPORT=smtp");
+  const url = new URL(config.smtpUrl);
+  const secure = url.protocol === "smtps:";
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port ? Number(url.port) : secure ? 465 : 587;
+  const user = decodeCredential(url.username);
+  const pass = decodeCredential(url.password);
+  const transporter = nodemailer.createTransport({
+    host,
+    port,
+    secure,
+    auth: user ? { user, pass } : undefined,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 30_000,
+    // Never hand nodemailer our logger: its protocol traces would contain the AUTH exchange.
+    logger: false,
+    debug: false,
+  });
+  // An error message must not carry the password into a log line or the outbox's last_error column.
+  const scrub = (message: string) => (pass ? message.split(pass).join("***") : message);
+  logger.info({ smtp: { host, port, secure, user: user || null } }, "mail transport: smtp");
+
+  return {
+    name: "smtp",
+    send: async (message) => {
+      try {
+        const info = await transporter.sendMail({
+          from: message.from || config.from,
+          to: message.to,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+        });
+        if (info.rejected.length > 0) throw new Error(`recipient rejected by the SMTP server: ${info.response}`);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`SMTP ${host}:${port}: ${scrub(reason)}`);
+      }
+    },
+    close: async () => transporter.close(),
+  };
+}
+
+function decodeCredential(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    // Not echoed: it may be the password.
+    throw new Error("SMTP_URL: percent-encode special characters of the user name and password (% as %25)");
+  }
+}

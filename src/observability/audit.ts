@@ -1,0 +1,26 @@
+import { createHmac } from "node:crypto";
+import type { Logger } from "pino";
+import type { AuthEventSink } from "../auth/events";
+
+/**
+ * The audit trail: one JSON line per security-relevant event, `audit: true`, for a SIEM. The email is
+ * replaced by a keyed hash (stable for one JWT_SECRET), so events of one account can be correlated
+ * without the address appearing in logs.
+ */
+export function auditLog(logger: Logger, hashKey: string): AuthEventSink {
+  const hashEmail = (email: string) => createHmac("sha256", hashKey).update(`audit-email:${email}`).digest("hex").slice(0, 32);
+  return {
+    emit(context, { email, ...event }) {
+      logger.info(
+        {
+          audit: true,
+          ...event,
+          emailHash: email ? hashEmail(email) : undefined,
+          clientAddress: context.clientAddress,
+          reqId: context.reqId,
+        },
+        `audit: ${event.event} ${event.outcome}`,
+      );
+    },
+  };
+}

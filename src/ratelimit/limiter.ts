@@ -1,0 +1,59 @@
+import { eq, sql } from "drizzle-orm";
+import type { Limit } from "../config/config";
+import type { Database } from "../db/database";
+
+export interface Hit {
+  /** Events counted in the current window, this one included. */
+  count: number;
+  allowed: boolean;
+  /** Whole seconds until the window ends (for Retry-After). */
+  retryAfterSeconds: number;
+}
+
+/**
+ * Fixed-window counters in the database, so every instance on one database shares them. Each hit is a
+ * single atomic upsert (no read-modify-write), so concurrent hits are never lost.
+ */
+export class RateLimiter {
+  constructor(private readonly database: Database) {}
+
+  async hit(key: string, limit: Limit, now: Date): Promise<Hit> {
+    const { rateLimits } = this.database.tables;
+    const nowMs = now.getTime();
+    const windowEnd = nowMs + limit.windowSeconds * 1000;
+    const expired = sql`${rateLimits.expiresAt} <= ${nowMs}`;
+    const [row] = await this.database.transaction((tx) =>
+      tx
+        .insert(rateLimits)
+        .values({ key, windowStart: nowMs, count: 1, expiresAt: windowEnd })
+        .onConflictDoUpdate({
+          target: rateLimits.key,
+          set: {
+            count: sql`CASE WHEN ${expired} THEN 1 ELSE ${rateLimits.count} + 1 END`,
+            windowStart: sql`CASE WHEN ${expired} THEN ${nowMs} ELSE ${rateLimits.windowStart} END`,
+            expiresAt: sql`CASE WHEN ${expired} THEN ${windowEnd} ELSE ${rateLimits.expiresAt} END`,
+          },
+        })
+        .returning({ count: rateLimits.count, expiresAt: rateLimits.expiresAt }),
+    );
+    const count = Number(row?.count ?? 1);
+    const expiresAt = Number(row?.expiresAt ?? windowEnd);
+    return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
+  }
+
+  /** Takes one event back (a login that turned out to be successful is not a failed login). */
+  async undo(key: string): Promise<void> {
+    const { rateLimits } = this.database.tables;
+    await this.database.transaction((tx) =>
+      tx
+        .update(rateLimits)
+        .set({ count: sql`CASE WHEN ${rateLimits.count} > 0 THEN ${rateLimits.count} - 1 ELSE 0 END` })
+        .where(eq(rateLimits.key, key)),
+    );
+  }
+
+  async reset(key: string): Promise<void> {
+    const { rateLimits } = this.database.tables;
+    await this.database.transaction((tx) => tx.delete(rateLimits).where(eq(rateLimits.key, key)));
+  }
+}
