@@ -16,6 +16,7 @@ import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
 import type { MailTransport } from "./mail/types";
 import { auditLog } from "./observability/audit";
+import { type ErrorReporter, noErrorReporter } from "./observability/error-reporting";
 import { createMetrics } from "./observability/metrics";
 import { metricsRoutes } from "./observability/routes";
 import { RateLimiter } from "./ratelimit/limiter";
@@ -27,6 +28,7 @@ export interface AppDeps {
   clock?: Clock;
   mailTransport?: MailTransport;
   hasher?: PasswordHasher;
+  errorReporter?: ErrorReporter;
   /** How often the outbox worker looks for due emails (default 1 s). */
   outboxPollIntervalMs?: number;
 }
@@ -35,6 +37,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { config, database, logger } = deps;
   const clock = deps.clock ?? systemClock;
+  const errorReporter = deps.errorReporter ?? noErrorReporter;
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
   const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount() });
   const outbox = new OutboxWorker({
@@ -45,6 +48,7 @@ export function createApp(deps: AppDeps) {
     transport: deps.mailTransport ?? createTransport(config, logger),
     pollIntervalMs: deps.outboxPollIntervalMs,
     onResult: (kind, result) => metrics.recordEmail(kind, result),
+    onCrash: (error) => errorReporter.capture(error, { where: "email-outbox" }),
   });
   const limiter = new RateLimiter(database);
   const auth = new AuthService({
@@ -59,7 +63,7 @@ export function createApp(deps: AppDeps) {
     onEmailQueued: () => outbox.wake(),
   });
   const app = new Elysia()
-    .use(httpPlugin({ logger, onCompleted: (request) => metrics.recordRequest(request) }))
+    .use(httpPlugin({ logger, errorReporter, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now() }))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
+import { smokeCommand } from "./cli/smoke";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
 import { PROGRAM, VERSION } from "./version";
 
@@ -14,6 +15,7 @@ async function main(args: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (args[0] === "smoke") return smokeCommand(args[1]);
   const commands: Record<string, (config: Config) => Promise<number>> = {
     serve: serveCommand,
     migrate: migrateCommand,

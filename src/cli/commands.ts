@@ -5,6 +5,7 @@ import { type Database, openDatabase } from "../db/database";
 import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
 import { createLogger } from "../logger";
+import { createErrorReporter } from "../observability/error-reporting";
 import { PROGRAM, VERSION } from "../version";
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -19,6 +20,7 @@ Commands:
   migrate           apply pending database migrations (SQLite: writes a backup copy first)
   migrate status    list applied and pending migrations; exit 1 when one is pending
   check             validate configuration and reach the database; exit 0 ready, 78 bad config, 1 database problem
+  smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
   --version         print the version
   --help            print this help
 
@@ -117,7 +119,8 @@ export async function serveCommand(config: Config): Promise<number> {
     logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
   }
 
-  const { app, outbox } = createApp({ config, database, logger });
+  const errorReporter = createErrorReporter(config);
+  const { app, outbox } = createApp({ config, database, logger, errorReporter });
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: 1024 * 1024 });
   outbox.start();
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
@@ -144,6 +147,7 @@ export async function serveCommand(config: Config): Promise<number> {
       clearInterval(maintenance);
       await outbox.stop();
       await database.close();
+      await errorReporter.close();
       logger.info("stopped");
       resolve(0);
     };

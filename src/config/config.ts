@@ -24,6 +24,7 @@ export interface Config {
   swaggerEnabled: boolean;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
   rateLimits: RateLimits;
+  sentry: { dsn: string | null; environment: string | null };
 }
 
 /** A limit of `max` events per `windowSeconds`. */
@@ -116,6 +117,7 @@ export function parseConfig(env: Env): Config {
     metricsToken: get("METRICS_TOKEN") ?? null,
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
+    sentry: { dsn: parseSentryDsn(get("SENTRY_DSN")), environment: get("SENTRY_ENVIRONMENT") ?? null },
     rateLimits: {
       loginPerAccount: parseLimit("RATE_LIMIT_LOGIN_ACCOUNT", get("RATE_LIMIT_LOGIN_ACCOUNT"), DEFAULT_RATE_LIMITS.loginPerAccount),
       loginPerClient: parseLimit("RATE_LIMIT_LOGIN_CLIENT", get("RATE_LIMIT_LOGIN_CLIENT"), DEFAULT_RATE_LIMITS.loginPerClient),
@@ -128,6 +130,17 @@ export function parseConfig(env: Env): Config {
       emailsPerAccount: parseLimit("RATE_LIMIT_EMAILS_ACCOUNT", get("RATE_LIMIT_EMAILS_ACCOUNT"), DEFAULT_RATE_LIMITS.emailsPerAccount),
     },
   };
+}
+
+function parseSentryDsn(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  try {
+    const url = new URL(value);
+    if (/^https?:$/.test(url.protocol) && url.username) return value;
+  } catch {
+    // reported below
+  }
+  throw new ConfigError("SENTRY_DSN", "must be a Sentry DSN such as https://<key>@o0.ingest.sentry.io/<project>");
 }
 
 /** `5/15m`: at most 5 per 15 minutes. */
@@ -277,5 +290,6 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     jwt: { secret: config.jwt.generated ? "(random per process)" : "***", expiresInSeconds: config.jwt.expiresInSeconds },
     mail: { ...config.mail, smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl) },
     metricsToken: config.metricsToken ? "***" : null,
+    sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },
   };
 }

@@ -1,6 +1,7 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "pino";
 import { FIELD_MESSAGES } from "../auth/input";
+import type { ErrorReporter } from "../observability/error-reporting";
 import { ApiError, type ErrorBody, type FieldProblem } from "./errors";
 import { readJsonBody } from "./request-body";
 import { beginRequest, requestInfo } from "./request-context";
@@ -39,7 +40,7 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
  * The conventions every response follows: request id, security headers, JSON bodies under the contract's
  * limits, errors in the contract's shape (never a stack trace or schema dump), and one log line per request.
  */
-export function httpPlugin(options: { logger: Logger; onCompleted?: (request: CompletedRequest) => void }) {
+export function httpPlugin(options: { logger: Logger; errorReporter: ErrorReporter; onCompleted?: (request: CompletedRequest) => void }) {
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = beginRequest(request).id;
@@ -55,7 +56,9 @@ export function httpPlugin(options: { logger: Logger; onCompleted?: (request: Co
         set.status = apiError.status;
         return apiError.toBody();
       }
-      options.logger.error({ err: error, reqId: requestInfo(request)?.id }, "unhandled error");
+      const reqId = requestInfo(request)?.id;
+      options.logger.error({ err: error, reqId }, "unhandled error");
+      options.errorReporter.capture(error, { where: "http", reqId });
       set.status = 500;
       return { error: { code: "INTERNAL_ERROR", message: "Something went wrong on our side." } } satisfies ErrorBody;
     })

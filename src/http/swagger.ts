@@ -34,14 +34,20 @@ export function swaggerPlugin() {
         path: "/swagger",
         specPath: "/swagger/json",
         provider: "swagger-ui",
-        swagger: { cdn: `${ASSETS}/swagger-ui-bundle.js`, theme: `${ASSETS}/swagger-ui.css`, persistAuthorization: false },
+        swagger: {
+          cdn: `${ASSETS}/swagger-ui-bundle.js`,
+          theme: `${ASSETS}/swagger-ui.css`,
+          persistAuthorization: false,
+          // Absolute, so the page also works when opened as /swagger/ (the plugin's default is relative).
+          ...({ url: "/swagger/json" } as object),
+        },
         exclude: { paths: [/^\/swagger/, "/metrics"] },
         documentation: {
           info: {
             title: "ClassmateFinder API",
             version: VERSION,
             description:
-              'Authentication for ClassmateFinder. Errors always have the shape {"error":{"code","message","details"?}}. Every response carries X-Request-Id; /api/auth responses carry Cache-Control: no-store. Bodies are JSON, at most 16 KiB (413 PAYLOAD_TOO_LARGE), other content types get 415 UNSUPPORTED_MEDIA_TYPE.',
+              "Authentication for ClassmateFinder. Every error has the shape { error: { code, message, details? } }. Every response carries X-Request-Id; /api/auth responses carry Cache-Control: no-store. Bodies are JSON, at most 16 KiB (413 PAYLOAD_TOO_LARGE); other content types get 415 UNSUPPORTED_MEDIA_TYPE. Rate-limited requests get 429 RATE_LIMITED with Retry-After.",
           },
           tags: [
             { name: "auth", description: "Registration, email verification, login, passwords" },

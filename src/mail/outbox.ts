@@ -52,6 +52,7 @@ export interface OutboxDeps {
   logger: Logger;
   pollIntervalMs?: number;
   onResult?: (kind: string, result: "sent" | "retry" | "failed") => void;
+  onCrash?: (error: unknown) => void;
 }
 
 /**
@@ -97,6 +98,7 @@ export class OutboxWorker {
       claimed = await this.deliverDue();
     } catch (error) {
       this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
+      this.deps.onCrash?.(error);
     }
     // A full batch means more may be due: go on at once.
     if (!this.stopped && !this.timer) this.schedule(claimed === BATCH_SIZE ? 0 : (this.deps.pollIntervalMs ?? 1000));

@@ -1,0 +1,220 @@
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dropCreatedDatabases, freshDatabaseConfig, TEST_DIALECT } from "../support/database";
+
+// The compiled binary as a sysadmin runs it: alone in an empty directory, configured by environment.
+const SECRET = "binary-test-secret-0123456789abcdef0123456789abcdef";
+const ROLLOUT_ENV_FILE = `NODE_ENV=production
+DATABASE_URL=postgresql://user:password@localhost:5432/classmatefinder
+JWT_SECRET=<generate-with-openssl-rand-64>
+JWT_EXPIRES_IN=7d
+PORT=5000
+CORS_ORIGIN=https://classmatefinder.com
+UNIVERSITY_DOMAINS=.edu,.ualberta.ca,.ubc.ca,.utoronto.ca,.mcgill.ca,.uwaterloo.ca
+`;
+
+let dir = "";
+let binary = "";
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "cmf-binary-"));
+  const build = Bun.spawnSync(
+    [process.execPath, "build", "src/main.ts", "--compile", "--outfile", join(dir, "build", "classmatefinder-backend")],
+    {
+      cwd: join(import.meta.dir, "..", ".."),
+    },
+  );
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  // Alone in an empty directory: no node_modules, no checkout, no drizzle/ folder next to it.
+  binary = join(dir, "classmatefinder-backend");
+  copyFileSync(join(dir, "build", "classmatefinder-backend"), binary);
+  rmSync(join(dir, "build"), { recursive: true });
+});
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await dropCreatedDatabases();
+});
+
+/** A database URL for this run's dialect: a new PostgreSQL database or a new SQLite file. */
+async function databaseUrl(): Promise<string> {
+  if (TEST_DIALECT === "sqlite") return `file:${join(dir, `db-${crypto.randomUUID()}`, "app.db")}`;
+  return (await freshDatabaseConfig()).url;
+}
+
+function run(args: string[], env: Record<string, string>) {
+  // A minimal environment, as under systemd: no Bun on PATH needed.
+  const result = Bun.spawnSync([binary, ...args], { cwd: dir, env: { PATH: "/usr/bin:/bin", ...env } });
+  return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+function parseEnvFile(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .trim()
+      .split("\n")
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = Bun.serve({ port: 0, fetch: () => new Response() });
+  const port = server.port as number;
+  await server.stop(true);
+  return port;
+}
+
+describe(`compiled binary (${TEST_DIALECT})`, () => {
+  test("--version and --help", () => {
+    expect(run(["--version"], {}).stdout).toBe("classmatefinder-backend 0.1.0\n");
+    const help = run(["--help"], {});
+    expect(help.code).toBe(0);
+    for (const command of ["serve", "migrate", "migrate status", "check"]) expect(help.stdout).toContain(command);
+  });
+
+  test("invalid configuration: exit 78 and one stderr line naming the variable, before touching the database", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ NODE_ENV: "production", DATABASE_URL: "file:./x.db", JWT_SECRET: "<generate-with-openssl-rand-64>" }, "JWT_SECRET"],
+      [{ NODE_ENV: "production", JWT_SECRET: SECRET }, "DATABASE_URL"],
+      [{ PORT: "99999" }, "PORT"],
+    ];
+    for (const [env, variable] of cases) {
+      for (const command of ["check", "serve", "migrate"]) {
+        const result = run([command], env);
+        expect(result.code).toBe(78);
+        expect(result.stderr.trim().split("\n")).toHaveLength(1);
+        expect(result.stderr).toContain(variable);
+        expect(result.stderr).not.toContain(SECRET);
+      }
+    }
+  });
+
+  test("the rollout plan's env file verbatim (real secret, test database): check, migrate, migrate status", async () => {
+    const env = { ...parseEnvFile(ROLLOUT_ENV_FILE), JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl() };
+    const pending = run(["migrate", "status"], env);
+    expect(pending.code).toBe(1);
+    expect(pending.stdout).toContain("pending");
+    const unready = run(["check"], env);
+    expect(unready.code).toBe(1);
+    expect(unready.stdout).toContain("migrate");
+    expect(unready.stdout).not.toContain(SECRET);
+
+    const first = run(["migrate"], env);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain("applied 0000_initial_schema");
+    const second = run(["migrate"], env);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("up to date");
+
+    expect(run(["migrate", "status"], env).code).toBe(0);
+    const ready = run(["check"], env);
+    expect(ready.code).toBe(0);
+    expect(ready.stdout).toContain("migrations: up to date");
+    expect(ready.stdout).not.toContain(SECRET);
+  });
+
+  test("check exits 1 when the database cannot be reached", () => {
+    const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" };
+    const result = run(["check"], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("database");
+  });
+
+  if (TEST_DIALECT === "sqlite") {
+    test("migrate on an existing SQLite database first writes a backup copy and prints its path", () => {
+      const dbDir = join(dir, "backup-test");
+      const env = { DATABASE_URL: `file:${join(dbDir, "app.db")}` };
+      // An existing database file (data the operator cares about) with migrations still to apply.
+      mkdirSync(dbDir, { recursive: true });
+      const existing = new Database(join(dbDir, "app.db"));
+      existing.run("CREATE TABLE precious (note TEXT)");
+      existing.run("INSERT INTO precious VALUES ('keep me')");
+      existing.close();
+      const result = run(["migrate"], env);
+      expect(result.code).toBe(0);
+      const backupLine = result.stdout.split("\n").find((line) => line.startsWith("backup written: "));
+      expect(backupLine).toBeDefined();
+      const backupPath = (backupLine as string).slice("backup written: ".length);
+      expect(existsSync(backupPath)).toBe(true);
+      expect(readdirSync(dbDir).some((name) => name.startsWith("app.db.backup-"))).toBe(true);
+      const backup = new Database(backupPath, { readonly: true });
+      expect(backup.query("SELECT note FROM precious").get()).toEqual({ note: "keep me" });
+      backup.close();
+    });
+  }
+
+  test("production serve refuses an unmigrated database and names the command to run", async () => {
+    const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), PORT: String(await freePort()) };
+    const result = run(["serve"], env);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("classmatefinder-backend migrate");
+  });
+
+  test("production serve accepts a database with migrations from a newer release; SIGTERM lets requests in flight finish, exit 0", async () => {
+    const port = await freePort();
+    const env = {
+      NODE_ENV: "production",
+      JWT_SECRET: SECRET,
+      DATABASE_URL: await databaseUrl(),
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      UNIVERSITY_DOMAINS: ".edu",
+      CORS_ORIGIN: "https://classmatefinder.com",
+    };
+    expect(run(["migrate"], env).code).toBe(0);
+    // A newer release migrated and was rolled back: its migration is unknown to this binary.
+    await markNewerMigration(env.DATABASE_URL);
+
+    const service = Bun.spawn([binary, "serve"], { cwd: dir, env: { PATH: "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/health/live`).catch(() => null))?.ok === true);
+    expect(((await (await fetch(`${base}/health`)).json()) as { status: string }).status).toBe("ok");
+
+    // Registrations hash passwords with argon2id (64 MiB): 12 at once take a while on two cores.
+    const inFlight = Array.from({ length: 12 }, (_, i) =>
+      fetch(`${base}/api/auth/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: `inflight${i}@mit.edu`, username: `inflight_${i}`, password: "TestPass123", firstName: "In" }),
+      }).then((res) => res.status),
+    );
+    await Bun.sleep(30);
+    service.kill("SIGTERM");
+    expect(await Promise.all(inFlight)).toEqual(Array(12).fill(201));
+    expect(await service.exited).toBe(0);
+    const log = await new Response(service.stdout).text();
+    const lines = log
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.some((line) => line.msg?.includes("newer release"))).toBe(true);
+    expect(lines.at(-1).msg).toBe("stopped");
+    // After the stop nothing listens any more.
+    expect(
+      await fetch(`${base}/health/live`).then(
+        () => "answered",
+        () => "refused",
+      ),
+    ).toBe("refused");
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await Bun.sleep(50);
+  }
+  throw new Error("timed out waiting for the service");
+}
+
+async function markNewerMigration(url: string) {
+  const { openDatabase } = await import("../../src/db/database");
+  const config = url.startsWith("file:") ? { kind: "sqlite" as const, url, path: url.slice(5) } : { kind: "postgres" as const, url };
+  const database = openDatabase(config);
+  await database.withMigrationLock((exec) => exec("INSERT INTO schema_migrations (tag, applied_at) VALUES ('9999_newer_release', 0)"));
+  await database.close();
+}
