@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install / update / roll back / remove the ClassmateFinder backend as a systemd service.
 #   install.sh [install] [--enable-now] [BINARY]   binary (default: dist/classmatefinder-backend),
-#                                                   unit, user, env file (only if missing), daemon-reload
+#                                                   unit, user, env file (only if missing), daemon-reload;
+#                                                   --enable-now also starts it (migrate first: `run migrate`)
 #   install.sh rollback                             put classmatefinder-backend.previous back, restart if running
 #   install.sh uninstall                            stop, disable, remove binary + unit (keeps config and data)
 #   install.sh run ARGS...                          run the installed binary as the service user with the
@@ -20,6 +21,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
+case ${1:-} in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root"
 # systemctl only works when systemd is PID 1 (not in plain containers / chroots)
 have_systemd() { [ -d /run/systemd/system ]; }
@@ -59,12 +61,14 @@ cmd_install() {
   fi
 
   # Copy next to the target, then rename: a running service keeps its old inode, never a half-written file.
-  install -m 0755 -o root -g root "$src" "$BIN.new"
-  if [ -f "$BIN" ]; then
-    if cmp -s "$BIN" "$BIN.new"; then say "$BIN is already this binary"
-    else say "keeping the old binary as $BIN.previous (for rollback)"; cp -p "$BIN" "$BIN.previous"; fi
+  local changed=1
+  if [ -f "$BIN" ] && cmp -s "$src" "$BIN"; then
+    changed=0; say "$BIN is already this binary"
+  else
+    install -m 0755 -o root -g root "$src" "$BIN.new"
+    if [ -f "$BIN" ]; then say "keeping the old binary as $BIN.previous (for rollback)"; cp -p "$BIN" "$BIN.previous"; fi
+    mv -f "$BIN.new" "$BIN"; say "installed $BIN"
   fi
-  mv -f "$BIN.new" "$BIN"; say "installed $BIN"
 
   install -m 0644 -o root -g root "$HERE/$NAME.service" "$UNIT.new" && mv -f "$UNIT.new" "$UNIT"
   say "installed $UNIT"
@@ -83,8 +87,8 @@ cmd_install() {
   if [ $enable = 1 ]; then
     if have_systemd; then say "systemctl enable --now $NAME"; systemctl enable --now "$NAME"
     else say "systemd is not running: cannot enable/start"; fi
-  elif is_active; then
-    say "$NAME is running the old binary: systemctl restart $NAME   (run migrate first if needed)"
+  elif is_active && [ $changed = 1 ]; then
+    say "$NAME is running the old binary: $0 run migrate; systemctl restart $NAME"
   else
     say "next: $0 run migrate; systemctl enable --now $NAME"
   fi
@@ -112,7 +116,7 @@ cmd_run() {   # same user, env file and working directory as the service, so fil
   [ -x "$BIN" ] || die "$BIN is not installed"
   exec systemd-run --quiet --pipe --wait --collect --service-type=exec \
     -p User="$USER_NAME" -p Group="$USER_NAME" -p EnvironmentFile="$ENV_FILE" \
-    -p StateDirectory=classmatefinder -p WorkingDirectory="$STATE_DIR" -p UMask=0077 \
+    -p StateDirectory=classmatefinder -p StateDirectoryMode=0750 -p WorkingDirectory="$STATE_DIR" -p UMask=0077 \
     "$BIN" "$@"
 }
 
@@ -121,6 +125,5 @@ case ${1:-install} in
   rollback) cmd_rollback ;;
   uninstall) cmd_uninstall ;;
   run) shift; cmd_run "$@" ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) cmd_install "$@" ;;   # install.sh BINARY
+  *) cmd_install "$@" ;;   # install.sh BINARY or install.sh --enable-now
 esac
