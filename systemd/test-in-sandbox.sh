@@ -10,9 +10,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 BIN=${1:-$REPO/dist/classmatefinder-backend}
 [ -f "$BIN" ] || { echo "usage: $0 BINARY   (no file $BIN)" >&2; exit 2; }
-SB=$REPO/../shared/tools/systemd-sandbox.sh
-[ -x "$SB" ] || SB=${SYSTEMD_SANDBOX:-}
-[ -n "$SB" ] && [ -x "$SB" ] || { echo "SYSTEMD-SANDBOX UNAVAILABLE: no $REPO/../shared/tools/systemd-sandbox.sh and \$SYSTEMD_SANDBOX unset"; exit 0; }
+# The tool lives beside the checkout (../shared) on these machines; a clone elsewhere finds it at /work/shared.
+SB=${SYSTEMD_SANDBOX:-}
+for candidate in "$REPO/../shared/tools/systemd-sandbox.sh" /work/shared/tools/systemd-sandbox.sh; do
+  [ -n "$SB" ] || { [ -f "$candidate" ] && SB=$candidate; }
+done
+[ -n "$SB" ] && [ -f "$SB" ] || { echo "SYSTEMD-SANDBOX UNAVAILABLE: no ../shared/tools/systemd-sandbox.sh, /work/shared/tools/systemd-sandbox.sh or \$SYSTEMD_SANDBOX"; exit 0; }
 export SANDBOX_NAME=${SANDBOX_NAME:-cmf-systemd-test}   # own instance: never collides with a dev's sandbox
 LOG=$(mktemp /tmp/cmf-systemd-test.XXXXXX.log)          # the sandbox tool's chatter
 
