@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import type { ErrorCode } from "../http/errors";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy";
 
 export const PublicUser = t.Object(
@@ -14,20 +15,52 @@ export const PublicUser = t.Object(
   { description: "The public view of an account" },
 );
 
-export const ErrorResponse = t.Object(
-  {
-    error: t.Object({
-      code: t.String({ description: "Stable machine-readable code, e.g. VALIDATION_ERROR" }),
-      message: t.String({ description: "Human readable sentence" }),
-      details: t.Optional(
-        t.Array(t.Object({ field: t.String({ description: "Body property name" }), message: t.String() }), {
-          description: "Present for VALIDATION_ERROR: one entry per offending field",
-        }),
-      ),
-    }),
-  },
-  { description: "Every error has this shape" },
-);
+/** What each code means, for the OpenAPI descriptions of the error responses. */
+const ERROR_MEANINGS: Record<ErrorCode, string> = {
+  VALIDATION_ERROR: "the body is not valid JSON or breaks a field rule (details names each field)",
+  EMAIL_DOMAIN_NOT_ALLOWED: "the email is not an address of a participating university",
+  EMAIL_TAKEN: "an account with this email address exists",
+  USERNAME_TAKEN: "the username is taken (case-insensitively)",
+  INVALID_TOKEN: "the email link's token is unknown, expired or already used",
+  INVALID_CREDENTIALS: "unknown email or wrong password (deliberately indistinguishable)",
+  EMAIL_NOT_VERIFIED: "the password is right but the email is not verified yet",
+  INVALID_CURRENT_PASSWORD: "the current password is wrong",
+  UNAUTHORIZED: "the bearer token is missing, invalid, expired or revoked (WWW-Authenticate: Bearer)",
+  NOT_FOUND: "nothing at this address",
+  PAYLOAD_TOO_LARGE: "the body is larger than 16 KiB",
+  UNSUPPORTED_MEDIA_TYPE: "the body is not sent as application/json",
+  RATE_LIMITED: "too many attempts; Retry-After says how many seconds to wait",
+  INTERNAL_ERROR: "an unexpected failure on the server",
+};
+
+const FieldProblems = t.Array(t.Object({ field: t.String({ description: "Body property name" }), message: t.String() }), {
+  description: "Present for VALIDATION_ERROR and EMAIL_DOMAIN_NOT_ALLOWED: one entry per offending field",
+});
+
+/**
+ * The one error shape, with `code` narrowed to the codes that an endpoint answers with at one status:
+ * typed clients can switch on `error.value.error.code`, and the OpenAPI document lists them as an enum.
+ */
+export const errorResponse = <const Codes extends readonly [ErrorCode, ...ErrorCode[]]>(codes: Codes) =>
+  t.Object(
+    {
+      error: t.Object({
+        // UnionEnum's default (its first value) would read as a meaningful default in the document.
+        code: t.UnionEnum(codes, { description: "Stable machine-readable code", default: undefined }),
+        message: t.String({ description: "Human readable sentence" }),
+        details: t.Optional(FieldProblems),
+      }),
+    },
+    { description: codes.map((code) => `${code}: ${ERROR_MEANINGS[code]}`).join("; ") },
+  );
+
+// The errors that several endpoints share.
+export const InvalidBody = errorResponse(["VALIDATION_ERROR"]);
+export const PayloadTooLarge = errorResponse(["PAYLOAD_TOO_LARGE"]);
+export const UnsupportedMediaType = errorResponse(["UNSUPPORTED_MEDIA_TYPE"]);
+export const Unauthorized = errorResponse(["UNAUTHORIZED"]);
+export const RateLimited = errorResponse(["RATE_LIMITED"]);
+export const InternalError = errorResponse(["INTERNAL_ERROR"]);
 
 export const Message = t.Object({ message: t.String() });
 

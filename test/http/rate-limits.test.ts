@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { openDatabase } from "../../src/db/database";
 import { deleteExpiredRows } from "../../src/db/maintenance";
 import { createTestApp, PASSWORD } from "../support/app";
-import { freshDatabaseConfig } from "../support/database";
+import { freshDatabaseConfig, openTestDatabase } from "../support/database";
 
 const MINUTE = 60_000;
 const login = (app: Awaited<ReturnType<typeof createTestApp>>, email: string, password: string, address = "203.0.113.7") =>
@@ -72,18 +71,17 @@ describe("login rate limits", () => {
 
   test("two instances on one database share the counters", async () => {
     const config = await freshDatabaseConfig();
-    const first = await createTestApp({ env: { TRUST_PROXY: "true" }, database: await migrated(config) });
+    const first = await createTestApp({ env: { TRUST_PROXY: "true" }, database: await openTestDatabase(config) });
+    // SQLite in memory lives in one connection; PostgreSQL gets a second pool, as a second instance would.
     const second = await createTestApp({
       env: { TRUST_PROXY: "true" },
-      database: config.kind === "postgres" ? await migrated(config) : first.database,
+      database: config.kind === "postgres" ? await openTestDatabase(config) : first.database,
     });
     const { email } = await first.registerUser();
     for (let i = 0; i < 3; i++) expect((await login(first, email, "WrongPass999")).status).toBe(401);
     for (let i = 0; i < 2; i++) expect((await login(second, email, "WrongPass999")).status).toBe(401);
     expect((await login(second, email, PASSWORD)).status).toBe(429);
     expect((await login(first, email, PASSWORD)).status).toBe(429);
-    await first.database.close();
-    if (second.database !== first.database) await second.database.close();
   });
 
   test("expired counters are cleaned up", async () => {
@@ -96,13 +94,6 @@ describe("login rate limits", () => {
     expect(await rows()).toEqual([]);
   });
 });
-
-async function migrated(config: Awaited<ReturnType<typeof freshDatabaseConfig>>) {
-  const { applyMigrations } = await import("../../src/db/migrate");
-  const database = openDatabase(config);
-  await applyMigrations(database);
-  return database;
-}
 
 describe("other per-client limits", () => {
   test("registration attempts, accepted or not, are limited per address", async () => {

@@ -1,17 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { openDatabase } from "../../src/db/database";
-import { applyMigrations } from "../../src/db/migrate";
 import { createLogger } from "../../src/logger";
 import { createTestApp, PASSWORD } from "../support/app";
-import { freshDatabaseConfig } from "../support/database";
+import { openTestDatabase } from "../support/database";
 
 describe("logs", () => {
   test("a full account flow logs only JSON lines, and no password, token, JWT or hash appears in them", async () => {
     // The database logs its SQL into the same captured stream, as with LOG_LEVEL=debug.
     const sqlLines: string[] = [];
     const sqlLogger = createLogger({ logLevel: "debug" }, { write: (line: string) => void sqlLines.push(line) });
-    const database = openDatabase(await freshDatabaseConfig(), { onQuery: (sql) => sqlLogger.debug({ sql }, "sql") });
-    await applyMigrations(database);
+    const database = await openTestDatabase(undefined, { onQuery: (sql) => sqlLogger.debug({ sql }, "sql") });
     const app = await createTestApp({ env: { TRUST_PROXY: "true" }, database });
     const NEW_PASSWORD = "BrandNew456x";
     const RESET_PASSWORD = "ResetPass789y";

@@ -1,4 +1,3 @@
-import { afterAll } from "bun:test";
 import { createApp } from "../../src/app";
 import { argon2idHasher } from "../../src/auth/secrets";
 import { ManualClock } from "../../src/clock";
@@ -6,7 +5,7 @@ import { type Config, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
-import { dropCreatedDatabases, freshDatabase } from "./database";
+import { openTestDatabase } from "./database";
 
 export const PASSWORD = "TestPass123";
 
@@ -33,12 +32,6 @@ export interface TestAppOptions {
   database?: Database;
 }
 
-const openDatabases: Database[] = [];
-afterAll(async () => {
-  for (const database of openDatabases.splice(0)) await database.close();
-  await dropCreatedDatabases();
-});
-
 /** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
 export async function createTestApp(options: TestAppOptions = {}) {
   const config: Config = parseConfig({
@@ -48,8 +41,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     APP_URL: "https://app.classmatefinder.test",
     ...options.env,
   });
-  const database = options.database ?? (await freshDatabase());
-  if (!options.database) openDatabases.push(database);
+  const database = options.database ?? (await openTestDatabase());
   const clock = new ManualClock(new Date());
   const logLines: string[] = [];
   const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void logLines.push(line) });
