@@ -59,7 +59,7 @@ export interface ClientOptions {
 }
 
 /**
- * A typed client of the API at `baseUrl` (e.g. `http://localhost:8080`, no trailing path). Every call
+ * A typed client of the API at `baseUrl` (e.g. `http://localhost:5000`, no trailing path). Every call
  * resolves to `{ data, error, status, response, headers }`: `data` is typed by the success status; `error`
  * is `{ status, value }` with `value.error.code` narrowed to the codes that the endpoint answers with at
  * that status. Calls never throw for HTTP errors; a network failure gives `error.status` 503.
