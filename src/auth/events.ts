@@ -33,8 +33,6 @@ export interface AuthEventSink {
   emit(context: RequestContext, event: AuthEvent): void;
 }
 
-export const ignoreEvents: AuthEventSink = { emit: () => {} };
-
 export function combineSinks(...sinks: AuthEventSink[]): AuthEventSink {
   return {
     emit: (context, event) => {

@@ -1,5 +1,5 @@
 import { type FieldProblem, validationError } from "../http/errors";
-import { EMAIL_MAX_LENGTH, isWellFormedEmail, normalizeEmail } from "./email";
+import { isWellFormedEmail, normalizeEmail } from "./email";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "./password-policy";
 
 export const USERNAME_PATTERN = "^[A-Za-z0-9_]{3,30}$";
@@ -65,5 +65,3 @@ export function requireAcceptablePassword(field: string, password: string, conte
   const problem = passwordProblem(password, context);
   if (problem) throw validationError([{ field, message: problem }]);
 }
-
-export { EMAIL_MAX_LENGTH };

@@ -1,17 +1,17 @@
-import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import { type Database, isUniqueViolation, type Queryable } from "../db/database";
 import { ApiError } from "../http/errors";
-import { emailsQueuedSince, queueEmail } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
 import type { RateLimiter } from "../ratelimit/limiter";
 import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
+import { consumeEmailToken, issueEmailToken, peekEmailToken } from "./email-tokens";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
 import { type AccessClaims, type IssuedToken, issueAccessToken, type JwtCodec, type TokenRejection, verifyAccessToken } from "./jwt";
-import { generateEmailToken, hashEmailToken, type PasswordHasher } from "./secrets";
+import type { PasswordHasher } from "./secrets";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
 export interface AuthDeps {
@@ -118,36 +118,6 @@ export class AuthService {
     return null;
   }
 
-  /**
-   * Creates an email token and queues its email, unless the account already got its hourly share of
-   * this kind (then nothing happens: the caller's answer must not change).
-   */
-  private async issueEmailToken(tx: Queryable, user: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date): Promise<boolean> {
-    const { max, windowSeconds } = this.deps.config.rateLimits.emailsPerAccount;
-    const sent = await emailsQueuedSince(tx, this.deps.database, user.id, kind, new Date(now.getTime() - windowSeconds * 1000));
-    if (sent >= max) return false;
-    const token = generateEmailToken();
-    const { config } = this.deps;
-    const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
-    await tx.insert(this.tables.emailTokens).values({
-      id: crypto.randomUUID(),
-      userId: user.id,
-      purpose: kind,
-      tokenHash: hashEmailToken(token),
-      expiresAt: new Date(now.getTime() + lifetime * 1000),
-      createdAt: now,
-    });
-    const page = kind === "verify_email" ? "verify-email" : "reset-password";
-    await queueEmail(tx, this.deps.database, {
-      userId: user.id,
-      kind,
-      recipient: user.email,
-      link: `${config.appUrl}/${page}?token=${token}`,
-      now,
-    });
-    return true;
-  }
-
   /** Serialises per-account email decisions (throttle count + insert) by locking the user's row. */
   private lockUser(tx: Queryable, userId: string) {
     const { users } = this.tables;
@@ -201,7 +171,7 @@ export class AuthService {
     try {
       await this.deps.database.transaction(async (tx) => {
         await tx.insert(this.tables.users).values(user);
-        await this.issueEmailToken(tx, user, "verify_email", now);
+        await issueEmailToken(tx, this.deps.database, this.deps.config, user, "verify_email", now);
       });
     } catch (error) {
       // Lost a race with a concurrent registration: the database's unique indexes decided.
@@ -224,28 +194,12 @@ export class AuthService {
   }
 
   private async consumeVerificationToken(token: string): Promise<PublicUser> {
-    const { emailTokens, users } = this.tables;
+    const { users } = this.tables;
     const now = this.deps.clock.now();
     const user = await this.deps.database.transaction(async (tx) => {
-      // Consuming and checking in one conditional UPDATE: two concurrent uses cannot both succeed.
-      const [used] = await tx
-        .update(emailTokens)
-        .set({ usedAt: now })
-        .where(
-          and(
-            eq(emailTokens.tokenHash, hashEmailToken(token)),
-            eq(emailTokens.purpose, "verify_email"),
-            isNull(emailTokens.usedAt),
-            gt(emailTokens.expiresAt, now),
-          ),
-        )
-        .returning({ userId: emailTokens.userId });
-      if (!used) throw invalidToken();
-      await tx
-        .update(emailTokens)
-        .set({ usedAt: now })
-        .where(and(eq(emailTokens.userId, used.userId), eq(emailTokens.purpose, "verify_email"), isNull(emailTokens.usedAt)));
-      const [verified] = await tx.update(users).set({ emailVerifiedAt: now, updatedAt: now }).where(eq(users.id, used.userId)).returning();
+      const userId = await consumeEmailToken(tx, this.deps.database, token, "verify_email", now);
+      if (!userId) throw invalidToken();
+      const [verified] = await tx.update(users).set({ emailVerifiedAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
       return verified;
     });
     if (!user) throw invalidToken();
@@ -270,7 +224,7 @@ export class AuthService {
   private async queueAccountEmail(user: UserRow, kind: EmailKind): Promise<boolean> {
     const queued = await this.deps.database.transaction(async (tx) => {
       await this.lockUser(tx, user.id);
-      return this.issueEmailToken(tx, user, kind, this.deps.clock.now());
+      return issueEmailToken(tx, this.deps.database, this.deps.config, user, kind, this.deps.clock.now());
     });
     if (queued) this.deps.onEmailQueued();
     return queued;
@@ -366,39 +320,17 @@ export class AuthService {
   }
 
   private async replacePasswordWithToken(token: string, password: string): Promise<UserRow> {
-    const { emailTokens, users } = this.tables;
-    const tokenHash = hashEmailToken(token);
-    const usable = (now: Date) =>
-      and(
-        eq(emailTokens.tokenHash, tokenHash),
-        eq(emailTokens.purpose, "reset_password"),
-        isNull(emailTokens.usedAt),
-        gt(emailTokens.expiresAt, now),
-      );
-    const [found] = await this.deps.database.db
-      .select({ userId: emailTokens.userId })
-      .from(emailTokens)
-      .where(usable(this.deps.clock.now()));
-    const user = found && (await this.findUserById(found.userId));
+    const { database, clock, hasher } = this.deps;
+    const userId = await peekEmailToken(database, token, "reset_password", clock.now());
+    const user = userId && (await this.findUserById(userId));
     if (!user) throw invalidToken();
+    // The password is checked (and hashed, slowly) before the token is used: a refused password keeps it usable.
     requireAcceptablePassword("password", password, user);
-    const passwordHash = await this.deps.hasher.hash(password);
-    const now = this.deps.clock.now();
-    await this.deps.database.transaction(async (tx) => {
-      const [used] = await tx.update(emailTokens).set({ usedAt: now }).where(usable(now)).returning({ id: emailTokens.id });
-      if (!used) throw invalidToken();
-      // Any other reset link of this account dies with this one.
-      await tx
-        .update(emailTokens)
-        .set({ usedAt: now })
-        .where(
-          and(
-            eq(emailTokens.userId, user.id),
-            eq(emailTokens.purpose, "reset_password"),
-            isNull(emailTokens.usedAt),
-            ne(emailTokens.id, used.id),
-          ),
-        );
+    const passwordHash = await hasher.hash(password);
+    const now = clock.now();
+    const { users } = this.tables;
+    await database.transaction(async (tx) => {
+      if (!(await consumeEmailToken(tx, database, token, "reset_password", now))) throw invalidToken();
       await tx
         .update(users)
         .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: now })

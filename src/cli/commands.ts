@@ -45,8 +45,8 @@ export async function migrateCommand(config: Config): Promise<number> {
   const database = await open(config);
   if (!database) return 1;
   try {
-    const { pending } = await migrationStatus(database);
-    if (existed && pending.length > 0 && database.backupTo && config.database.kind === "sqlite") {
+    // Before anything else touches an existing SQLite file: a copy to go back to.
+    if (existed && database.backupTo && config.database.kind === "sqlite") {
       const backup = `${config.database.path}.backup-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       database.backupTo(backup);
       print(`backup written: ${backup}`);

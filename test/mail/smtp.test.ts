@@ -169,6 +169,26 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 
   }
 }
 
+/**
+ * Checks one received email: envelope and headers, both bodies carrying the same link to `page` and the
+ * token's lifetime, nothing else of the account. Returns the token from the link.
+ */
+function expectEmail(message: Received, to: string, subject: string, page: "verify-email" | "reset-password", lifetime: string): string {
+  expect(message.rcptTo).toEqual([to]);
+  expect(message.mailFrom).toBe(FROM_ADDRESS);
+  expect(addresses(message.parsed.to)).toEqual([to]);
+  expect(message.parsed.from?.value).toEqual([{ address: FROM_ADDRESS, name: "ClassmateFinder" }]);
+  expect(message.parsed.subject).toBe(subject);
+  const text = message.parsed.text ?? "";
+  const html = typeof message.parsed.html === "string" ? message.parsed.html : "";
+  const token = linkIn(text, page);
+  expect(linkIn(html, page)).toBe(token);
+  expect(text).toContain(lifetime);
+  expect(html).toContain(lifetime);
+  for (const secret of ["quokka_4711", "Marguerite", PASSWORD]) expect(message.raw).not.toContain(secret);
+  return token;
+}
+
 describe("SMTP transport", () => {
   test("verification and reset emails arrive through a real SMTP server with the link, the lifetime and nothing else of the account", async () => {
     const server = await startSmtpServer();
@@ -179,19 +199,13 @@ describe("SMTP transport", () => {
     await app.outbox.deliverDue();
 
     expect(server.received).toHaveLength(1);
-    const verify = server.received[0] as Received;
-    expect(verify.rcptTo).toEqual([email]);
-    expect(verify.mailFrom).toBe(FROM_ADDRESS);
-    expect(addresses(verify.parsed.to)).toEqual([email]);
-    expect(verify.parsed.from?.value).toEqual([{ address: FROM_ADDRESS, name: "ClassmateFinder" }]);
-    expect(verify.parsed.subject).toBe("Verify your ClassmateFinder email address");
-    const text = verify.parsed.text ?? "";
-    const html = typeof verify.parsed.html === "string" ? verify.parsed.html : "";
-    const token = linkIn(text, "verify-email");
-    expect(linkIn(html, "verify-email")).toBe(token);
-    expect(text).toContain("24 hours");
-    expect(html).toContain("24 hours");
-    for (const secret of ["quokka_4711", "Marguerite", PASSWORD]) expect(verify.raw).not.toContain(secret);
+    const token = expectEmail(
+      server.received[0] as Received,
+      email,
+      "Verify your ClassmateFinder email address",
+      "verify-email",
+      "24 hours",
+    );
 
     expect((await app.call("POST", "/api/auth/verify-email", { token })).status).toBe(200);
     // Delivered: the outbox no longer holds the link.
@@ -201,17 +215,13 @@ describe("SMTP transport", () => {
     expect((await app.call("POST", "/api/auth/forgot-password", { email })).status).toBe(202);
     await app.outbox.deliverDue();
     expect(server.received).toHaveLength(2);
-    const reset = server.received[1] as Received;
-    expect(reset.rcptTo).toEqual([email]);
-    expect(reset.mailFrom).toBe(FROM_ADDRESS);
-    expect(reset.parsed.subject).toBe("Reset your ClassmateFinder password");
-    const resetText = reset.parsed.text ?? "";
-    const resetHtml = typeof reset.parsed.html === "string" ? reset.parsed.html : "";
-    const resetToken = linkIn(resetText, "reset-password");
-    expect(linkIn(resetHtml, "reset-password")).toBe(resetToken);
-    expect(resetText).toContain("1 hour");
-    expect(resetHtml).toContain("1 hour");
-    for (const secret of ["quokka_4711", "Marguerite", PASSWORD]) expect(reset.raw).not.toContain(secret);
+    const resetToken = expectEmail(
+      server.received[1] as Received,
+      email,
+      "Reset your ClassmateFinder password",
+      "reset-password",
+      "1 hour",
+    );
 
     const newPassword = "Lantern-Harbor-Quiet-93";
     expect((await app.call("POST", "/api/auth/reset-password", { token: resetToken, password: newPassword })).status).toBe(200);
