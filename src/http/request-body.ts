@@ -11,8 +11,7 @@ const isJsonType = (contentType: string) => /^application\/([a-z0-9.+-]*\+)?json
 export async function readJsonBody(request: Request): Promise<unknown> {
   const declared = Number(request.headers.get("content-length"));
   if (declared > MAX_BODY_BYTES) throw payloadTooLarge();
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > MAX_BODY_BYTES) throw payloadTooLarge();
+  const bytes = await readAtMost(request, MAX_BODY_BYTES);
   if (bytes.byteLength === 0) return {};
   const contentType = request.headers.get("content-type") ?? "";
   if (!isJsonType(contentType)) {
@@ -23,6 +22,25 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   } catch {
     throw new ApiError(400, "VALIDATION_ERROR", "The request body is not valid JSON.", [{ field: "body", message: "must be valid JSON" }]);
   }
+}
+
+/** Reads the body chunk by chunk and stops as soon as it exceeds `limit`: a huge body is never buffered. */
+async function readAtMost(request: Request, limit: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw payloadTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
 
 const payloadTooLarge = () => new ApiError(413, "PAYLOAD_TOO_LARGE", `The request body must not exceed ${MAX_BODY_BYTES} bytes.`);

@@ -170,6 +170,15 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     await waitFor(async () => (await fetch(`${base}/health/live`).catch(() => null))?.ok === true);
     expect(((await (await fetch(`${base}/health`)).json()) as { status: string }).status).toBe("ok");
 
+    // A body far beyond 16 KiB gets the contract's 413, not a bare one from the HTTP server.
+    const huge = await fetch(`${base}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "x".repeat(2 * 1024 * 1024),
+    });
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
+
     // Registrations hash passwords with argon2id (64 MiB): 12 at once take a while on two cores.
     const inFlight = Array.from({ length: 12 }, (_, i) =>
       fetch(`${base}/api/auth/register`, {
