@@ -115,6 +115,12 @@ export async function serveCommand(config: Config): Promise<number> {
   if (config.nodeEnv === "production" && config.mail.transport === "log") {
     logger.warn("MAIL_TRANSPORT=log in production: emails are only written to the log, nobody receives them");
   }
+  if (config.nodeEnv === "production" && /^https?:\/\/localhost[:/]/.test(`${config.appUrl}/`)) {
+    logger.warn(
+      { appUrl: config.appUrl },
+      "APP_URL points at localhost: links in emails will not work for students; set APP_URL or CORS_ORIGIN",
+    );
+  }
   if (config.nodeEnv === "production" && config.database.kind === "sqlite") {
     logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
   }
