@@ -109,12 +109,12 @@ function openPostgres(url: string, logger: DrizzleLogger | undefined): Database 
     db,
     tables: postgresTables,
     transaction: (work) => db.transaction((tx) => work(tx)),
-    withMigrationLock: (work) =>
+    withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) =>
       client.begin(async (tx) => {
         // Two instances starting at once: the second waits here and then finds nothing pending.
         await tx.unsafe("SELECT pg_advisory_xact_lock(740213)");
         return work(async (statement) => (await tx.unsafe(statement)) as unknown as Record<string, unknown>[]);
-      }) as Promise<never>,
+      }) as Promise<T>,
     ping: async () => {
       await client`SELECT 1`;
     },
