@@ -2,8 +2,9 @@ import { jwt } from "@elysiajs/jwt";
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
+import { gatedHasher, HashGate } from "./auth/hash-gate";
+import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
-import { argon2idHasher, type PasswordHasher } from "./auth/secrets";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
@@ -27,6 +28,7 @@ export interface AppDeps {
   logger: Logger;
   clock?: Clock;
   mailTransport?: MailTransport;
+  /** Default: argon2id with the configured parameters. Either way it is admitted through a HashGate. */
   hasher?: PasswordHasher;
   errorReporter?: ErrorReporter;
   /** How often the outbox worker looks for due emails (default 1 s). */
@@ -39,7 +41,12 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const errorReporter = deps.errorReporter ?? noErrorReporter;
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
-  const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount() });
+  const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount(), passwordHashLoad: () => hashGate.load });
+  const hashGate = new HashGate({
+    concurrency: config.passwordHashing.concurrency,
+    queueTimeoutMs: config.passwordHashing.queueTimeoutMs,
+    onRejected: () => metrics.recordHashRejection(),
+  });
   const outbox = new OutboxWorker({
     database,
     clock,
@@ -56,7 +63,7 @@ export function createApp(deps: AppDeps) {
     database,
     clock,
     logger,
-    hasher: deps.hasher ?? argon2idHasher(),
+    hasher: gatedHasher(deps.hasher ?? argon2idHasher(config.passwordHashing), hashGate),
     jwt: jwt({ name: "jwt", secret: config.jwt.secret, alg: "HS256" }).decorator.jwt,
     limiter,
     events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),

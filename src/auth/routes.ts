@@ -13,6 +13,7 @@ import {
   RateLimited,
   RegisterBody,
   ResetPasswordBody,
+  ServiceBusy,
   Session,
   TokenBody,
   Unauthorized,
@@ -49,11 +50,12 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           400: errorResponse(["VALIDATION_ERROR", "EMAIL_DOMAIN_NOT_ALLOWED"]),
           409: errorResponse(["EMAIL_TAKEN", "USERNAME_TAKEN"]),
           429: RateLimited,
+          503: ServiceBusy,
         },
         detail: {
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED.",
+            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY.",
         },
       },
     )
@@ -93,11 +95,12 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         401: errorResponse(["INVALID_CREDENTIALS"]),
         403: errorResponse(["EMAIL_NOT_VERIFIED"]),
         429: RateLimited,
+        503: ServiceBusy,
       },
       detail: {
         summary: "Log in and get a JWT",
         description:
-          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After.",
+          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY with Retry-After (password checking at capacity: retry after the given seconds; not counted as an attempt).",
       },
     })
     .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
@@ -147,11 +150,11 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
       {
         body: ResetPasswordBody,
         parse: "json",
-        response: { 200: Message, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
+        response: { 200: Message, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]), 503: ServiceBusy },
         detail: {
           summary: "Set a new password with the token from the reset email",
           description:
-            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR.",
+            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR, 503 SERVICE_BUSY (the token stays usable).",
         },
       },
     )
@@ -169,12 +172,13 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           ...bodyErrors,
           400: errorResponse(["INVALID_CURRENT_PASSWORD", "VALIDATION_ERROR"]),
           401: Unauthorized,
+          503: ServiceBusy,
         },
         detail: {
           summary: "Change the password (logged in)",
           security: bearer,
           description:
-            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED.",
+            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 503 SERVICE_BUSY.",
         },
       },
     );

@@ -9,16 +9,3 @@ export function generateEmailToken(): string {
 export function hashEmailToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
-
-export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  verify(password: string, hash: string): Promise<boolean>;
-}
-
-/** argon2id with Bun's defaults (64 MiB, t=2), or cheaper parameters for tests. */
-export function argon2idHasher(options: { memoryCost?: number; timeCost?: number } = {}): PasswordHasher {
-  return {
-    hash: (password) => Bun.password.hash(password, { algorithm: "argon2id", ...options }),
-    verify: (password, hash) => Bun.password.verify(password, hash, "argon2id"),
-  };
-}

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
@@ -9,9 +9,10 @@ import type { RateLimiter } from "../ratelimit/limiter";
 import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
 import { consumeEmailToken, issueEmailToken, peekEmailToken } from "./email-tokens";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
+import { HashGateBusyError } from "./hash-gate";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
 import { type AccessClaims, type IssuedToken, issueAccessToken, type JwtCodec, type TokenRejection, verifyAccessToken } from "./jwt";
-import type { PasswordHasher } from "./secrets";
+import type { PasswordHasher } from "./password-hasher";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
 export interface AuthDeps {
@@ -37,6 +38,8 @@ const rateLimited = (retryAfterSeconds: number) =>
   new ApiError(429, "RATE_LIMITED", "Too many attempts. Please wait before trying again.", undefined, {
     "Retry-After": String(retryAfterSeconds),
   });
+const serviceBusy = () =>
+  new ApiError(503, "SERVICE_BUSY", "The service is busy. Please try again in a moment.", undefined, { "Retry-After": "1" });
 const invalidCredentials = () => new ApiError(401, "INVALID_CREDENTIALS", "The email or password is incorrect.");
 const unauthorized = () =>
   new ApiError(401, "UNAUTHORIZED", "A valid access token is required.", undefined, {
@@ -49,6 +52,15 @@ export class AuthService {
 
   constructor(private readonly deps: AuthDeps) {
     this.dummyHash = deps.hasher.hash(crypto.randomUUID());
+  }
+
+  /** Password hashing at capacity (see HashGate) becomes 503 SERVICE_BUSY with Retry-After. */
+  private hashPassword(password: string): Promise<string> {
+    return this.deps.hasher.hash(password).catch(rethrowBusy);
+  }
+
+  private verifyPassword(password: string, hash: string): Promise<boolean> {
+    return this.deps.hasher.verify(password, hash).catch(rethrowBusy);
   }
 
   private emit(context: RequestContext, event: AuthEvent) {
@@ -154,7 +166,7 @@ export class AuthService {
     }
     const conflict = await this.conflictFor(input.email, input.username);
     if (conflict) throw conflict;
-    const passwordHash = await this.deps.hasher.hash(input.password);
+    const passwordHash = await this.hashPassword(input.password);
     const now = this.deps.clock.now();
     const user: UserRow = {
       id: crypto.randomUUID(),
@@ -241,19 +253,51 @@ export class AuthService {
     await this.enforceLimit(context, clientKey, "login_client", "login", email);
     await this.enforceLimit(context, accountKey, "login_account", "login", email);
     const user = await this.findUserByEmail(email);
-    const passwordOk = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.dummyHash));
+    let passwordOk: boolean;
+    try {
+      passwordOk = await this.verifyPassword(password, user?.passwordHash ?? (await this.dummyHash));
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "SERVICE_BUSY") {
+        // Turned away before the password was checked: not an attempt, so it does not count.
+        await this.deps.limiter.undo(accountKey);
+        await this.deps.limiter.undo(clientKey);
+        this.emit(context, { event: "login", outcome: "failure", reason: "service_busy", userId: user?.id, email });
+      }
+      throw error;
+    }
     if (!user || !passwordOk) {
       this.emit(context, { event: "login", outcome: "failure", reason: "invalid_credentials", userId: user?.id, email });
       throw invalidCredentials();
     }
     await this.deps.limiter.reset(accountKey);
     await this.deps.limiter.undo(clientKey);
+    if (this.deps.hasher.needsRehash(user.passwordHash)) await this.upgradePasswordHash(user, password);
     if (!user.emailVerifiedAt) {
       this.emit(context, { event: "login", outcome: "failure", reason: "unverified", userId: user.id, email });
       throw new ApiError(403, "EMAIL_NOT_VERIFIED", "Please verify your email address first; we can send the link again.");
     }
     this.emit(context, { event: "login", outcome: "success", userId: user.id, email });
     return this.session(user);
+  }
+
+  /**
+   * Re-hashes a password made with other argon2id parameters than the configured ones, at the only
+   * moment the password is known. Best effort: when it cannot happen now, the next login tries again.
+   */
+  private async upgradePasswordHash(user: UserRow, password: string): Promise<void> {
+    const { users } = this.tables;
+    try {
+      const passwordHash = await this.deps.hasher.hash(password);
+      // Only if the hash is still the one just checked: a concurrent password change wins.
+      await this.deps.database.transaction((tx) =>
+        tx
+          .update(users)
+          .set({ passwordHash })
+          .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash))),
+      );
+    } catch (error) {
+      this.deps.logger.warn({ userId: user.id, err: error instanceof Error ? error.name : "unknown" }, "password hash upgrade postponed");
+    }
   }
 
   private async session(user: UserRow): Promise<Session> {
@@ -320,13 +364,13 @@ export class AuthService {
   }
 
   private async replacePasswordWithToken(token: string, password: string): Promise<UserRow> {
-    const { database, clock, hasher } = this.deps;
+    const { database, clock } = this.deps;
     const userId = await peekEmailToken(database, token, "reset_password", clock.now());
     const user = userId && (await this.findUserById(userId));
     if (!user) throw invalidToken();
     // The password is checked (and hashed, slowly) before the token is used: a refused password keeps it usable.
     requireAcceptablePassword("password", password, user);
-    const passwordHash = await hasher.hash(password);
+    const passwordHash = await this.hashPassword(password);
     const now = clock.now();
     const { users } = this.tables;
     await database.transaction(async (tx) => {
@@ -350,7 +394,7 @@ export class AuthService {
       });
       return error;
     };
-    if (!(await this.deps.hasher.verify(currentPassword, user.passwordHash))) {
+    if (!(await this.verifyPassword(currentPassword, user.passwordHash))) {
       throw fail(new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect."));
     }
     try {
@@ -358,7 +402,7 @@ export class AuthService {
     } catch (error) {
       throw error instanceof ApiError ? fail(error) : error;
     }
-    const passwordHash = await this.deps.hasher.hash(newPassword);
+    const passwordHash = await this.hashPassword(newPassword);
     const { users } = this.tables;
     const [updated] = await this.deps.database.transaction((tx) =>
       tx
@@ -371,4 +415,8 @@ export class AuthService {
     this.emit(context, { event: "password_change", outcome: "success", userId: user.id, email: user.email });
     return this.session(updated);
   }
+}
+
+function rethrowBusy(error: unknown): never {
+  throw error instanceof HashGateBusyError ? serviceBusy() : error;
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { parseDurationSeconds } from "./duration";
+import { availableParallelism } from "node:os";
+import { OWASP_MINIMUM } from "../auth/password-hasher";
+import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -24,7 +26,18 @@ export interface Config {
   swaggerEnabled: boolean;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
   rateLimits: RateLimits;
+  passwordHashing: PasswordHashing;
   sentry: { dsn: string | null; environment: string | null };
+}
+
+export interface PasswordHashing {
+  /** argon2id memory in KiB and iterations; hashes made with others are replaced at the next login. */
+  memoryKib: number;
+  timeCost: number;
+  /** Hashes computed at once; more wait in line. */
+  concurrency: number;
+  /** The longest a request waits in that line before it gets 503 SERVICE_BUSY. */
+  queueTimeoutMs: number;
 }
 
 /** A limit of `max` events per `windowSeconds`. */
@@ -117,6 +130,7 @@ export function parseConfig(env: Env): Config {
     metricsToken: get("METRICS_TOKEN") ?? null,
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
+    passwordHashing: parsePasswordHashing(get),
     sentry: { dsn: parseSentryDsn(get("SENTRY_DSN")), environment: get("SENTRY_ENVIRONMENT") ?? null },
     rateLimits: {
       loginPerAccount: parseLimit("RATE_LIMIT_LOGIN_ACCOUNT", get("RATE_LIMIT_LOGIN_ACCOUNT"), DEFAULT_RATE_LIMITS.loginPerAccount),
@@ -129,6 +143,29 @@ export function parseConfig(env: Env): Config {
       ),
       emailsPerAccount: parseLimit("RATE_LIMIT_EMAILS_ACCOUNT", get("RATE_LIMIT_EMAILS_ACCOUNT"), DEFAULT_RATE_LIMITS.emailsPerAccount),
     },
+  };
+}
+
+function parsePasswordHashing(get: (name: string) => string | undefined): PasswordHashing {
+  const integer = (variable: string, fallback: number, min: number, max: number, why: string) => {
+    const value = get(variable);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new ConfigError(variable, `must be an integer from ${min} to ${max}${why} (got "${value}")`);
+    }
+    return Number(value);
+  };
+  const owasp = " (the OWASP minimum is m=19456 KiB, t=2)";
+  const timeout = get("PASSWORD_HASH_QUEUE_TIMEOUT") ?? "200ms";
+  const queueTimeoutMs = parseDurationMilliseconds(timeout);
+  if (queueTimeoutMs === null || queueTimeoutMs > 30_000) {
+    throw new ConfigError("PASSWORD_HASH_QUEUE_TIMEOUT", `must be a duration such as 200ms or 1s, at most 30s (got "${timeout}")`);
+  }
+  return {
+    memoryKib: integer("PASSWORD_HASH_MEMORY_KIB", OWASP_MINIMUM.memoryKib, OWASP_MINIMUM.memoryKib, 4_194_304, owasp),
+    timeCost: integer("PASSWORD_HASH_TIME_COST", OWASP_MINIMUM.timeCost, OWASP_MINIMUM.timeCost, 100, owasp),
+    concurrency: integer("PASSWORD_HASH_CONCURRENCY", availableParallelism(), 1, 1024, ""),
+    queueTimeoutMs,
   };
 }
 

@@ -7,3 +7,11 @@ export function parseDurationSeconds(value: string): number | null {
   const seconds = Number(match[1]) * (UNIT_SECONDS[match[2] ?? ""] ?? 1);
   return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : null;
 }
+
+/** `250ms`, `2s`: a duration of up to seconds, in milliseconds; null when invalid. */
+export function parseDurationMilliseconds(value: string): number | null {
+  const match = /^(\d+)(ms|s)$/.exec(value.trim());
+  if (!match) return null;
+  const milliseconds = Number(match[1]) * (match[2] === "s" ? 1000 : 1);
+  return Number.isSafeInteger(milliseconds) && milliseconds > 0 ? milliseconds : null;
+}

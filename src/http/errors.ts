@@ -12,6 +12,7 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "RATE_LIMITED"
+  | "SERVICE_BUSY"
   | "INTERNAL_ERROR";
 
 export interface FieldProblem {

@@ -6,7 +6,10 @@ import type { CompletedRequest } from "../http/plugin";
  * The service's Prometheus metrics (names fixed by the operations contract). One registry per app, so
  * tests can build several apps in one process.
  */
-export function createMetrics(options: { pendingEmails: () => Promise<number> }) {
+export function createMetrics(options: {
+  pendingEmails: () => Promise<number>;
+  passwordHashLoad: () => { running: number; waiting: number };
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -59,6 +62,23 @@ export function createMetrics(options: { pendingEmails: () => Promise<number> })
     },
   });
 
+  new Gauge({
+    name: "password_hash_queue",
+    help: "Password hashes (argon2id) running and waiting for a slot",
+    labelNames: ["state"] as const,
+    registers,
+    collect() {
+      const load = options.passwordHashLoad();
+      this.set({ state: "running" }, load.running);
+      this.set({ state: "waiting" }, load.waiting);
+    },
+  });
+  const hashRejections = new Counter({
+    name: "password_hash_rejections_total",
+    help: "Requests answered 503 SERVICE_BUSY because password hashing was at capacity",
+    registers,
+  });
+
   const events: AuthEventSink = {
     emit(_context, event) {
       if (event.event === "registration" && event.outcome === "success") registrations.inc();
@@ -77,6 +97,9 @@ export function createMetrics(options: { pendingEmails: () => Promise<number> })
       const labels = { method: request.method, route: request.route, status: String(request.status) };
       httpRequests.inc(labels);
       httpDuration.observe(labels, request.durationMs / 1000);
+    },
+    recordHashRejection() {
+      hashRejections.inc();
     },
     recordEmail(kind: string, result: "sent" | "retry" | "failed") {
       emailsSent.inc({ kind, result });

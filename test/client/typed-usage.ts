@@ -23,13 +23,14 @@ type AnyCode = Endpoints extends infer F ? (F extends unknown ? CodeOf<F> : neve
 
 // Statuses and codes, endpoint by endpoint: every error status is typed, each with its own codes.
 export type Checks = [
-  Expect<Equal<StatusOf<Auth["register"]["post"]>, 400 | 409 | 413 | 415 | 429 | 500>>,
+  Expect<Equal<StatusOf<Auth["register"]["post"]>, 400 | 409 | 413 | 415 | 429 | 500 | 503>>,
   Expect<Equal<CodeOf<Auth["register"]["post"], 400>, "VALIDATION_ERROR" | "EMAIL_DOMAIN_NOT_ALLOWED">>,
   Expect<Equal<CodeOf<Auth["register"]["post"], 409>, "EMAIL_TAKEN" | "USERNAME_TAKEN">>,
   Expect<Equal<CodeOf<Auth["register"]["post"], 429>, "RATE_LIMITED">>,
-  Expect<Equal<StatusOf<Auth["login"]["post"]>, 400 | 401 | 403 | 413 | 415 | 429 | 500>>,
+  Expect<Equal<StatusOf<Auth["login"]["post"]>, 400 | 401 | 403 | 413 | 415 | 429 | 500 | 503>>,
   Expect<Equal<CodeOf<Auth["login"]["post"], 401>, "INVALID_CREDENTIALS">>,
   Expect<Equal<CodeOf<Auth["login"]["post"], 403>, "EMAIL_NOT_VERIFIED">>,
+  Expect<Equal<CodeOf<Auth["login"]["post"], 503>, "SERVICE_BUSY">>,
   Expect<Equal<StatusOf<Auth["me"]["get"]>, 401 | 500>>,
   Expect<Equal<CodeOf<Auth["me"]["get"]>, "UNAUTHORIZED" | "INTERNAL_ERROR">>,
   Expect<Equal<CodeOf<Auth["verify-email"]["post"], 400>, "INVALID_TOKEN" | "VALIDATION_ERROR">>,
@@ -69,6 +70,8 @@ export async function logIn(email: string, password: string): Promise<string> {
       return "Please verify your email first.";
     case "RATE_LIMITED":
       return `Too many attempts; try again in ${response.headers.get("retry-after")} s.`;
+    case "SERVICE_BUSY":
+      return `Busy; trying again in ${response.headers.get("retry-after")} s.`;
     case "VALIDATION_ERROR":
       return (error.value.error.details ?? []).map((problem) => `${problem.field} ${problem.message}`).join("; ");
     case "PAYLOAD_TOO_LARGE":

@@ -44,14 +44,14 @@ describe("POST /api/auth/login", () => {
   test("an unknown email still costs one password hash check", async () => {
     let verifications = 0;
     const { createApp } = await import("../../src/app");
-    const { argon2idHasher } = await import("../../src/auth/secrets");
-    const inner = argon2idHasher({ memoryCost: 1024, timeCost: 1 });
+    const { argon2idHasher } = await import("../../src/auth/password-hasher");
+    const inner = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
     const counted = createApp({
       config: app.config,
       database: app.database,
       logger: (await import("../../src/logger")).createLogger({ logLevel: "silent" }),
       hasher: {
-        hash: inner.hash,
+        ...inner,
         verify: (p, h) => {
           verifications++;
           return inner.verify(p, h);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import { createApp } from "../../src/app";
-import { argon2idHasher } from "../../src/auth/secrets";
+import { argon2idHasher } from "../../src/auth/password-hasher";
 import { type Clock, systemClock } from "../../src/clock";
 import { type Database, openDatabase } from "../../src/db/database";
 import { applyMigrations } from "../../src/db/migrate";
@@ -121,7 +121,7 @@ async function smtpApp(smtpUrl: string, options: { database?: Database; clock?: 
   const clock = options.clock ?? base.clock;
   const logLines: string[] = [];
   const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void logLines.push(line) });
-  const hasher = argon2idHasher({ memoryCost: 1024, timeCost: 1 });
+  const hasher = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
   const built = createApp({
     config: base.config,
     database: base.database,

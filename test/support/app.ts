@@ -1,5 +1,5 @@
 import { createApp } from "../../src/app";
-import { argon2idHasher } from "../../src/auth/secrets";
+import { argon2idHasher, type PasswordHasher } from "../../src/auth/password-hasher";
 import { ManualClock } from "../../src/clock";
 import { type Config, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
@@ -8,6 +8,7 @@ import type { EmailMessage, MailTransport } from "../../src/mail/types";
 import { openTestDatabase } from "./database";
 
 export const PASSWORD = "TestPass123";
+export const TEST_HASHER = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
 
 /** Records sent emails; `failing = true` simulates a mail server outage. */
 export class CapturingTransport implements MailTransport {
@@ -30,6 +31,7 @@ export class CapturingTransport implements MailTransport {
 export interface TestAppOptions {
   env?: Record<string, string>;
   database?: Database;
+  hasher?: PasswordHasher;
 }
 
 /** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
@@ -39,6 +41,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
     JWT_SECRET: "test-secret-that-is-long-enough-0123456789",
     UNIVERSITY_DOMAINS: ".edu,.ualberta.ca",
     APP_URL: "https://app.classmatefinder.test",
+    // A loaded CI machine must not turn test logins away; the overload tests set their own.
+    PASSWORD_HASH_QUEUE_TIMEOUT: "30s",
     ...options.env,
   });
   const database = options.database ?? (await openTestDatabase());
@@ -47,7 +51,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void logLines.push(line) });
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
-  const hasher = argon2idHasher({ memoryCost: 1024, timeCost: 1 });
+  const hasher = options.hasher ?? TEST_HASHER;
   const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher });
   const { app, outbox } = built;
 

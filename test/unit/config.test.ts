@@ -74,10 +74,29 @@ describe("configuration", () => {
     [{ SWAGGER_ENABLED: "no" }, "SWAGGER_ENABLED"],
     [{ UNIVERSITY_DOMAINS: "bad domain" }, "UNIVERSITY_DOMAINS"],
     [{ APP_URL: "ftp://x" }, "APP_URL"],
+    [{ PASSWORD_HASH_MEMORY_KIB: "4096" }, "PASSWORD_HASH_MEMORY_KIB"],
+    [{ PASSWORD_HASH_TIME_COST: "1" }, "PASSWORD_HASH_TIME_COST"],
+    [{ PASSWORD_HASH_CONCURRENCY: "0" }, "PASSWORD_HASH_CONCURRENCY"],
+    [{ PASSWORD_HASH_QUEUE_TIMEOUT: "forever" }, "PASSWORD_HASH_QUEUE_TIMEOUT"],
   ])("production refuses %j, naming %s", (override, variable) => {
     const error = errorFor({ ...ROLLOUT_ENV, ...override });
     expect(error.variable).toBe(variable);
     expect(error.message).toStartWith(`${variable}: `);
+  });
+
+  test("password hashing: argon2id at the OWASP minimum by default, never below it, stronger on request", () => {
+    const defaults = parseConfig(ROLLOUT_ENV).passwordHashing;
+    expect(defaults).toMatchObject({ memoryKib: 19456, timeCost: 2, queueTimeoutMs: 200 });
+    expect(defaults.concurrency).toBeGreaterThanOrEqual(1);
+    const stronger = parseConfig({
+      ...ROLLOUT_ENV,
+      PASSWORD_HASH_MEMORY_KIB: "65536",
+      PASSWORD_HASH_TIME_COST: "3",
+      PASSWORD_HASH_CONCURRENCY: "4",
+      PASSWORD_HASH_QUEUE_TIMEOUT: "1s",
+    }).passwordHashing;
+    expect(stronger).toEqual({ memoryKib: 65536, timeCost: 3, concurrency: 4, queueTimeoutMs: 1000 });
+    expect(errorFor({ ...ROLLOUT_ENV, PASSWORD_HASH_MEMORY_KIB: "1024" }).message).toContain("OWASP minimum");
   });
 
   test("the error never contains the secret or the SMTP password", () => {
