@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
 import { gatedHasher, HashGate } from "./auth/hash-gate";
+import { jwtVerificationKey } from "./auth/jwt";
 import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
 import { AuthService } from "./auth/service";
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps) {
     logger,
     hasher: gatedHasher(deps.hasher ?? argon2idHasher(config.passwordHashing), hashGate),
     jwt: jwt({ name: "jwt", secret: config.jwt.secret, alg: "HS256" }).decorator.jwt,
+    jwtKey: jwtVerificationKey(config.jwt.secret),
     limiter,
     events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),
     onEmailQueued: () => outbox.wake(),

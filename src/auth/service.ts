@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
@@ -11,7 +11,15 @@ import { consumeEmailToken, issueEmailToken, peekEmailToken } from "./email-toke
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
 import { HashGateBusyError } from "./hash-gate";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
-import { type AccessClaims, type IssuedToken, issueAccessToken, type JwtCodec, type TokenRejection, verifyAccessToken } from "./jwt";
+import {
+  type AccessClaims,
+  type IssuedToken,
+  issueAccessToken,
+  type JwtCodec,
+  type JwtKey,
+  type TokenRejection,
+  verifyAccessToken,
+} from "./jwt";
 import type { PasswordHasher } from "./password-hasher";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
@@ -21,7 +29,10 @@ export interface AuthDeps {
   clock: Clock;
   logger: Logger;
   hasher: PasswordHasher;
+  /** Signs tokens (@elysiajs/jwt). */
   jwt: JwtCodec;
+  /** Verifies them: HS256 with this key only. */
+  jwtKey: JwtKey;
   limiter: RateLimiter;
   /** Metrics and audit log. */
   events: AuthEventSink;
@@ -49,6 +60,8 @@ const unauthorized = () =>
 export class AuthService {
   /** A real argon2id hash of a random password: unknown emails cost one verification too. */
   private dummyHash: Promise<string>;
+
+  private sessionLookup: ReturnType<typeof prepareSessionLookup> | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.dummyHash = deps.hasher.hash(crypto.randomUUID());
@@ -315,16 +328,13 @@ export class AuthService {
     const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
     if (!match?.[1]) throw reject("malformed");
     const now = this.deps.clock.now();
-    const claims = await verifyAccessToken(this.deps.jwt, match[1], now);
+    const claims = verifyAccessToken(this.deps.jwtKey, match[1], now);
     if (typeof claims === "string") throw reject(claims);
-    const { revokedTokens } = this.tables;
-    const [revoked] = await this.deps.database.db
-      .select({ jti: revokedTokens.jti })
-      .from(revokedTokens)
-      .where(eq(revokedTokens.jti, claims.jti));
+    this.sessionLookup ??= prepareSessionLookup(this.deps.database);
+    const [row] = await this.sessionLookup.execute({ userId: claims.sub, jti: claims.jti });
+    if (!row) throw reject("user_not_found");
+    const { revoked, ...user } = row;
     if (revoked) throw reject("revoked");
-    const user = await this.findUserById(claims.sub);
-    if (!user) throw reject("user_not_found");
     if (user.tokenVersion !== claims.tv) throw reject("stale");
     return { user, claims };
   }
@@ -419,4 +429,18 @@ export class AuthService {
 
 function rethrowBusy(error: unknown): never {
   throw error instanceof HashGateBusyError ? serviceBusy() : error;
+}
+
+/** Every authenticated request runs this: prepared once, one round trip for the user and the revocation. */
+function prepareSessionLookup({ db, tables: { users, revokedTokens } }: Database) {
+  return db
+    .select({
+      ...getTableColumns(users),
+      revoked: sql<boolean>`exists (select 1 from ${revokedTokens} where ${revokedTokens.jti} = ${sql.placeholder("jti")})`.mapWith(
+        Boolean,
+      ),
+    })
+    .from(users)
+    .where(eq(users.id, sql.placeholder("userId")))
+    .prepare("session_lookup");
 }

@@ -1,19 +1,14 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "pino";
 import { FIELD_MESSAGES } from "../auth/input";
+import { type RequestLine, requestLineWriter } from "../logger";
 import type { ErrorReporter } from "../observability/error-reporting";
 import { ApiError, type ErrorBody, type FieldProblem } from "./errors";
 import { readJsonBody } from "./request-body";
 import { beginRequest, requestInfo } from "./request-context";
 
-export interface CompletedRequest {
-  reqId: string;
-  method: string;
-  /** The route template (`/api/auth/login`), or `unmatched`: never the raw path. */
-  route: string;
-  status: number;
-  durationMs: number;
-}
+/** `route` is the route template (`/api/auth/login`), or `unmatched`: never the raw path. */
+export type CompletedRequest = RequestLine;
 
 /** Turns a schema validation failure into one detail per offending body property, without echoing values. */
 function validationDetails(error: ValidationError): FieldProblem[] {
@@ -41,6 +36,7 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
  * limits, errors in the contract's shape (never a stack trace or schema dump), and one log line per request.
  */
 export function httpPlugin(options: { logger: Logger; errorReporter: ErrorReporter; onCompleted?: (request: CompletedRequest) => void }) {
+  const writeRequestLine = requestLineWriter(options.logger);
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = beginRequest(request).id;
@@ -71,7 +67,7 @@ export function httpPlugin(options: { logger: Logger; errorReporter: ErrorReport
         status: typeof set.status === "number" ? set.status : 200,
         durationMs: Math.round((performance.now() - (info?.startedAt ?? performance.now())) * 100) / 100,
       };
-      options.logger.info(completed, "request");
+      writeRequestLine(completed);
       options.onCompleted?.(completed);
     });
 }
