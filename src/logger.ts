@@ -39,18 +39,24 @@ export interface RequestLine {
 
 /**
  * Writes the per-request line, the one line written for every request, to `logger`'s destination at
- * info level, in the same shape pino gives it. Serialised by hand: its fields are fixed and cannot hold
- * a credential, and pino's general path (bindings, redaction, hooks) cost more than the rest of the
- * line's work together (11 µs against 4 µs per line, measured on the development machine).
+ * info level, in the same shape pino gives it. Serialised by hand (its fields are fixed and cannot hold
+ * a credential), and the lines of one event-loop turn go out in one write: pino's general path and one
+ * write(2) per line cost more than the rest of a health check together.
  */
 export function requestLineWriter(logger: Logger): (line: RequestLine) => void {
   const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
-  const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
   if (!stream || !logger.isLevelEnabled("info")) return () => {};
-  return (line) =>
-    stream.write(
-      `{"level":"info","time":"${new Date().toISOString()}",${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(
-        line.method,
-      )},"route":${JSON.stringify(line.route)},"status":${line.status},"durationMs":${line.durationMs},"msg":"request"}\n`,
-    );
+  const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
+  let pending = "";
+  const flush = () => {
+    const lines = pending;
+    pending = "";
+    stream.write(lines);
+  };
+  return (line) => {
+    if (pending === "") setImmediate(flush);
+    pending += `{"level":"info","time":"${new Date().toISOString()}",${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(
+      line.method,
+    )},"route":${JSON.stringify(line.route)},"status":${line.status},"durationMs":${line.durationMs},"msg":"request"}\n`;
+  };
 }

@@ -85,5 +85,6 @@ export function gatedHasher(hasher: PasswordHasher, gate: HashGate): PasswordHas
     hash: (password) => gate.run(() => hasher.hash(password)),
     verify: (password, hash) => gate.run(() => hasher.verify(password, hash)),
     needsRehash: (hash) => hasher.needsRehash(hash),
+    unmatchableHash: hasher.unmatchableHash,
   };
 }

@@ -2,8 +2,7 @@ import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "no
 import type { jwt } from "@elysiajs/jwt";
 import type { UserRow } from "./users";
 
-/** The `jwt` decorator of @elysiajs/jwt. */
-export type JwtCodec = ReturnType<typeof jwt>["decorator"]["jwt"];
+type JwtCodec = ReturnType<typeof jwt>["decorator"]["jwt"];
 
 export interface AccessClaims {
   sub: string;
@@ -22,18 +21,27 @@ export interface IssuedToken {
   expiresAt: string;
 }
 
-export async function issueAccessToken(codec: JwtCodec, user: UserRow, now: Date, lifetimeSeconds: number): Promise<IssuedToken> {
-  const iat = Math.floor(now.getTime() / 1000);
-  const exp = iat + lifetimeSeconds;
-  const token = await codec.sign({ sub: user.id, jti: crypto.randomUUID(), tv: user.tokenVersion, iat, exp });
-  return { token, tokenType: "Bearer", expiresAt: new Date(exp * 1000).toISOString() };
-}
+/** Issues and checks the service's access tokens: HS256 with `JWT_SECRET`, nothing else. */
+export class AccessTokens {
+  private readonly key: KeyObject;
+  private codec: Promise<JwtCodec> | undefined;
 
-/** The HS256 verification key, made once from `JWT_SECRET`. */
-export type JwtKey = KeyObject;
+  constructor(private readonly secret: string) {
+    this.key = createSecretKey(Buffer.from(secret, "utf8"));
+  }
 
-export function jwtVerificationKey(secret: string): JwtKey {
-  return createSecretKey(Buffer.from(secret, "utf8"));
+  async issue(user: UserRow, now: Date, lifetimeSeconds: number): Promise<IssuedToken> {
+    // @elysiajs/jwt (jose) is loaded at the first login, not at start.
+    this.codec ??= import("@elysiajs/jwt").then(({ jwt }) => jwt({ name: "jwt", secret: this.secret, alg: "HS256" }).decorator.jwt);
+    const iat = Math.floor(now.getTime() / 1000);
+    const exp = iat + lifetimeSeconds;
+    const token = await (await this.codec).sign({ sub: user.id, jti: crypto.randomUUID(), tv: user.tokenVersion, iat, exp });
+    return { token, tokenType: "Bearer", expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  verify(token: string, now: Date): AccessClaims | TokenRejection {
+    return verifyAccessToken(this.key, token, now);
+  }
 }
 
 function decodeSegment(segment: string): Record<string, unknown> | null {
@@ -55,7 +63,7 @@ const OUR_HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toS
  * @elysiajs/jwt (jose); verification is this synchronous HMAC because jose's imports the key and goes
  * through async WebCrypto on every call, which was a tenth of the CPU of an authenticated request.
  */
-export function verifyAccessToken(key: JwtKey, token: string, now: Date): AccessClaims | TokenRejection {
+function verifyAccessToken(key: KeyObject, token: string, now: Date): AccessClaims | TokenRejection {
   const parts = token.split(".");
   if (parts.length !== 3) return "malformed";
   const [headerPart = "", payloadPart = "", signaturePart = ""] = parts;

@@ -11,15 +11,7 @@ import { consumeEmailToken, issueEmailToken, peekEmailToken } from "./email-toke
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
 import { HashGateBusyError } from "./hash-gate";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
-import {
-  type AccessClaims,
-  type IssuedToken,
-  issueAccessToken,
-  type JwtCodec,
-  type JwtKey,
-  type TokenRejection,
-  verifyAccessToken,
-} from "./jwt";
+import type { AccessClaims, AccessTokens, IssuedToken, TokenRejection } from "./jwt";
 import type { PasswordHasher } from "./password-hasher";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
@@ -29,10 +21,7 @@ export interface AuthDeps {
   clock: Clock;
   logger: Logger;
   hasher: PasswordHasher;
-  /** Signs tokens (@elysiajs/jwt). */
-  jwt: JwtCodec;
-  /** Verifies them: HS256 with this key only. */
-  jwtKey: JwtKey;
+  tokens: AccessTokens;
   limiter: RateLimiter;
   /** Metrics and audit log. */
   events: AuthEventSink;
@@ -58,14 +47,9 @@ const unauthorized = () =>
   });
 
 export class AuthService {
-  /** A real argon2id hash of a random password: unknown emails cost one verification too. */
-  private dummyHash: Promise<string>;
-
   private sessionLookup: ReturnType<typeof prepareSessionLookup> | undefined;
 
-  constructor(private readonly deps: AuthDeps) {
-    this.dummyHash = deps.hasher.hash(crypto.randomUUID());
-  }
+  constructor(private readonly deps: AuthDeps) {}
 
   /** Password hashing at capacity (see HashGate) becomes 503 SERVICE_BUSY with Retry-After. */
   private hashPassword(password: string): Promise<string> {
@@ -268,7 +252,7 @@ export class AuthService {
     const user = await this.findUserByEmail(email);
     let passwordOk: boolean;
     try {
-      passwordOk = await this.verifyPassword(password, user?.passwordHash ?? (await this.dummyHash));
+      passwordOk = await this.verifyPassword(password, user?.passwordHash ?? this.deps.hasher.unmatchableHash);
     } catch (error) {
       if (error instanceof ApiError && error.code === "SERVICE_BUSY") {
         // Turned away before the password was checked: not an attempt, so it does not count.
@@ -314,7 +298,7 @@ export class AuthService {
   }
 
   private async session(user: UserRow): Promise<Session> {
-    const issued = await issueAccessToken(this.deps.jwt, user, this.deps.clock.now(), this.deps.config.jwt.expiresInSeconds);
+    const issued = await this.deps.tokens.issue(user, this.deps.clock.now(), this.deps.config.jwt.expiresInSeconds);
     return { ...issued, user: toPublicUser(user) };
   }
 
@@ -328,7 +312,7 @@ export class AuthService {
     const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
     if (!match?.[1]) throw reject("malformed");
     const now = this.deps.clock.now();
-    const claims = verifyAccessToken(this.deps.jwtKey, match[1], now);
+    const claims = this.deps.tokens.verify(match[1], now);
     if (typeof claims === "string") throw reject(claims);
     this.sessionLookup ??= prepareSessionLookup(this.deps.database);
     const [row] = await this.sessionLookup.execute({ userId: claims.sub, jti: claims.jti });

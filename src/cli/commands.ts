@@ -125,7 +125,7 @@ export async function serveCommand(config: Config): Promise<number> {
     logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
   }
 
-  const errorReporter = createErrorReporter(config);
+  const errorReporter = await createErrorReporter(config);
   const { app, outbox } = createApp({ config, database, logger, errorReporter });
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.

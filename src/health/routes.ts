@@ -5,19 +5,31 @@ import { VERSION } from "../version";
 
 const PING_TIMEOUT_MS = 1500;
 
-/** Resolves true when the database answered within the timeout: a hung database must not hang /health. */
-export async function databaseAnswers(database: Database, timeoutMs = PING_TIMEOUT_MS): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([database.ping().then(() => true), timeout]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * Resolves true when the database answered within the timeout: a hung database must not hang /health.
+ * Concurrent checks share one ping (and one timer), so a burst of health checks costs the database
+ * one query, not one each; every answer still reflects a ping that was running when it was asked.
+ */
+export function databaseProbe(database: Database, timeoutMs = PING_TIMEOUT_MS): () => Promise<boolean> {
+  let inFlight: Promise<boolean> | null = null;
+  const ping = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([database.ping().then(() => true), timeout]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+      inFlight = null;
+    }
+  };
+  return () => {
+    inFlight ??= ping();
+    return inFlight;
+  };
 }
 
 const Readiness = t.Object({
@@ -28,11 +40,12 @@ const Readiness = t.Object({
 });
 
 export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date }) {
+  const databaseAnswers = databaseProbe(deps.database);
   return new Elysia({ tags: ["health"] })
     .get(
       "/health",
       async ({ status }) => {
-        const ok = await databaseAnswers(deps.database);
+        const ok = await databaseAnswers();
         const uptimeSeconds = Math.max(0, Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000));
         const checks = { database: ok ? ("ok" as const) : ("error" as const) };
         return ok

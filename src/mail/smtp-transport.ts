@@ -1,4 +1,5 @@
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
+import type SMTPTransport from "nodemailer/lib/smtp-transport";
 import type { Logger } from "pino";
 import type { Config } from "../config/config";
 import type { MailTransport } from "./types";
@@ -18,18 +19,23 @@ export function smtpTransport(config: Pick<Config["mail"], "smtpUrl" | "from">, 
   const port = url.port ? Number(url.port) : secure ? 465 : 587;
   const user = decodeCredential(url.username);
   const pass = decodeCredential(url.password);
-  const transporter = nodemailer.createTransport({
-    host,
-    port,
-    secure,
-    auth: user ? { user, pass } : undefined,
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 30_000,
-    // Never hand nodemailer our logger: its protocol traces would contain the AUTH exchange.
-    logger: false,
-    debug: false,
-  });
+  // Loaded at the first email, not at start: nodemailer takes longer to load than the rest of start-up.
+  let transporter: Promise<Transporter<SMTPTransport.SentMessageInfo>> | undefined;
+  const connect = () =>
+    (transporter ??= import("nodemailer").then(({ default: nodemailer }) =>
+      nodemailer.createTransport({
+        host,
+        port,
+        secure,
+        auth: user ? { user, pass } : undefined,
+        connectionTimeout: 15_000,
+        greetingTimeout: 15_000,
+        socketTimeout: 30_000,
+        // Never hand nodemailer our logger: its protocol traces would contain the AUTH exchange.
+        logger: false,
+        debug: false,
+      }),
+    ));
   // An error message must not carry the password into a log line or the outbox's last_error column.
   const scrub = (message: string) => (pass ? message.split(pass).join("***") : message);
   logger.info({ smtp: { host, port, secure, user: user || null } }, "mail transport: smtp");
@@ -38,7 +44,7 @@ export function smtpTransport(config: Pick<Config["mail"], "smtpUrl" | "from">, 
     name: "smtp",
     send: async (message) => {
       try {
-        const info = await transporter.sendMail({
+        const info = await (await connect()).sendMail({
           from: message.from || config.from,
           to: message.to,
           subject: message.subject,
@@ -51,7 +57,7 @@ export function smtpTransport(config: Pick<Config["mail"], "smtpUrl" | "from">, 
         throw new Error(`SMTP ${host}:${port}: ${scrub(reason)}`);
       }
     },
-    close: async () => transporter.close(),
+    close: async () => (await transporter)?.close(),
   };
 }
 

@@ -1,4 +1,4 @@
-import * as Sentry from "@sentry/bun";
+import type { ErrorEvent } from "@sentry/bun";
 import type { Config } from "../config/config";
 import { PROGRAM, VERSION } from "../version";
 
@@ -27,7 +27,7 @@ const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
 const scrubText = (text: string | undefined) => text?.replace(EMAIL, "[email]");
 
 /** Removes request bodies, credentials and email addresses from an event before it leaves the host. */
-export function scrubEvent<T extends Sentry.ErrorEvent>(event: T): T {
+export function scrubEvent<T extends ErrorEvent>(event: T): T {
   if (event.request) {
     delete event.request.data;
     delete event.request.cookies;
@@ -45,9 +45,13 @@ export function scrubEvent<T extends Sentry.ErrorEvent>(event: T): T {
   return event;
 }
 
-/** Sentry when `SENTRY_DSN` is set; otherwise nothing, and no network call at all. */
-export function createErrorReporter(config: Pick<Config, "sentry" | "nodeEnv">): ErrorReporter {
+/**
+ * Sentry when `SENTRY_DSN` is set; otherwise nothing, and no network call at all. The SDK is loaded
+ * only then: loading it took longer than the whole rest of start-up.
+ */
+export async function createErrorReporter(config: Pick<Config, "sentry" | "nodeEnv">): Promise<ErrorReporter> {
   if (!config.sentry.dsn) return noErrorReporter;
+  const Sentry = await import("@sentry/bun");
   Sentry.init({
     dsn: config.sentry.dsn,
     release: `${PROGRAM}@${VERSION}`,

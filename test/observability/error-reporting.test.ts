@@ -51,7 +51,7 @@ const forcedFailure = () =>
 
 describe("error tracking", () => {
   test("with no SENTRY_DSN nothing is initialised and nothing is sent", async () => {
-    const reporter = createErrorReporter(parseConfig({ NODE_ENV: "test" }));
+    const reporter = await createErrorReporter(parseConfig({ NODE_ENV: "test" }));
     expect(reporter).toBe(noErrorReporter);
     const res = await explodingApp(reporter).app.handle(forcedFailure());
     expect(res.status).toBe(500);
@@ -61,7 +61,7 @@ describe("error tracking", () => {
 
   test("a 500 is reported once with release and environment, without body, password, email or Authorization", async () => {
     const dsn = `http://publickey@127.0.0.1:${ingest.port}/42`;
-    const reporter = createErrorReporter(parseConfig({ NODE_ENV: "test", SENTRY_DSN: dsn, SENTRY_ENVIRONMENT: "staging" }));
+    const reporter = await createErrorReporter(parseConfig({ NODE_ENV: "test", SENTRY_DSN: dsn, SENTRY_ENVIRONMENT: "staging" }));
     const res = await explodingApp(reporter).app.handle(forcedFailure());
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: { code: "INTERNAL_ERROR", message: expect.any(String) } });

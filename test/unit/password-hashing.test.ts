@@ -26,6 +26,14 @@ describe("argon2id parameters", () => {
     expect(hasher.needsRehash(await Bun.password.hash("x", { algorithm: "bcrypt", cost: 4 }))).toBe(true);
   });
 
+  test("the unmatchable hash (for unknown emails) costs a real check with the same parameters and matches nothing", async () => {
+    const hasher = argon2idHasher({ memoryKib: 1024, timeCost: 2 });
+    expect(argon2idParams(hasher.unmatchableHash)).toEqual({ memoryKib: 1024, timeCost: 2 });
+    for (const password of ["", "password", "TestPass123"]) expect(await hasher.verify(password, hasher.unmatchableHash)).toBe(false);
+    // Random per hasher: nothing to precompute against.
+    expect(argon2idHasher({ memoryKib: 1024, timeCost: 2 }).unmatchableHash).not.toBe(hasher.unmatchableHash);
+  });
+
   test("the default is the OWASP minimum: m = 19 MiB, t = 2, p = 1", async () => {
     expect(await argon2idHasher().hash("x")).toStartWith("$argon2id$v=19$m=19456,t=2,p=1$");
   });

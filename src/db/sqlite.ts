@@ -1,0 +1,55 @@
+import { Database as SqliteClient } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import type { Logger as DrizzleLogger } from "drizzle-orm/logger";
+import type { Database, Db, Tables } from "./database";
+import * as sqliteTables from "./schema.sqlite";
+
+/** Serialises async work: SQLite has one connection, so transactions must not interleave on it. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+export function openSqlite(path: string, logger: DrizzleLogger | undefined): Database {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const client = new SqliteClient(path, { create: true, strict: true });
+  client.run("PRAGMA journal_mode = WAL");
+  client.run("PRAGMA busy_timeout = 5000");
+  client.run("PRAGMA foreign_keys = ON");
+  const db = drizzle({ client, schema: sqliteTables, logger }) as unknown as Db;
+  const mutex = new Mutex();
+  // drizzle's bun:sqlite transactions are synchronous; ours must span awaits, hence BEGIN/COMMIT by hand.
+  const inTransaction = <T>(work: () => Promise<T>) =>
+    mutex.run(async () => {
+      client.run("BEGIN IMMEDIATE");
+      try {
+        const result = await work();
+        client.run("COMMIT");
+        return result;
+      } catch (error) {
+        client.run("ROLLBACK");
+        throw error;
+      }
+    });
+  return {
+    kind: "sqlite",
+    db,
+    tables: sqliteTables as unknown as Tables,
+    transaction: (work) => inTransaction(() => work(db)),
+    withMigrationLock: (work) => inTransaction(() => work(async (statement) => client.query(statement).all() as Record<string, unknown>[])),
+    ping: async () => {
+      client.query("SELECT 1").get();
+    },
+    backupTo: (target) => {
+      mkdirSync(dirname(target), { recursive: true });
+      client.query("VACUUM INTO ?").run(target);
+    },
+    close: async () => client.close(),
+  };
+}
