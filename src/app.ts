@@ -11,7 +11,7 @@ import type { Config } from "./config/config";
 import type { Database } from "./db/database";
 import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
-import { httpPlugin } from "./http/plugin";
+import { httpPlugin, InFlightRequests } from "./http/plugin";
 import { swaggerPlugin } from "./http/swagger";
 import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
@@ -70,14 +70,15 @@ export function createApp(deps: AppDeps) {
     onEmailQueued: () => outbox.wake(),
   });
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
+  const inFlight = new InFlightRequests();
   const app = new Elysia({ encodeSchema: false })
-    .use(httpPlugin({ logger, errorReporter, onCompleted: (request) => metrics.recordRequest(request) }))
+    .use(httpPlugin({ logger, errorReporter, inFlight, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now() }))
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
-  return { app, outbox, auth, limiter, metrics };
+  return { app, outbox, auth, limiter, metrics, inFlight };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -10,6 +10,7 @@ export function createLogger(config: Pick<Config, "logLevel">, destination?: Des
       base: { service: "classmatefinder-backend", version: VERSION },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError },
       redact: {
         paths: [
           "password",
@@ -27,6 +28,24 @@ export function createLogger(config: Pick<Config, "logLevel">, destination?: Des
     },
     destination ?? pino.destination({ fd: 1, sync: true }),
   );
+}
+
+const QUERY_PARAMETERS = /\nparams: [\s\S]*?(?=\n\s+at |$)/;
+
+/** Removes the values from a failed query's message ("params: …"): they can be emails, hashes or links. */
+export function withoutQueryParameters(text: string): string;
+export function withoutQueryParameters(text: string | undefined): string | undefined;
+export function withoutQueryParameters(text: string | undefined): string | undefined {
+  return text?.replace(QUERY_PARAMETERS, "\nparams: [redacted]");
+}
+
+/** pino's error serializer, minus query parameters (drizzle puts them in the message and in `params`). */
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { params: _params, ...serialized } = pino.stdSerializers.err(error) as ReturnType<typeof pino.stdSerializers.err> & {
+    params?: unknown;
+  };
+  return { ...serialized, message: withoutQueryParameters(serialized.message), stack: withoutQueryParameters(serialized.stack) };
 }
 
 export interface RequestLine {

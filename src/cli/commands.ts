@@ -126,7 +126,7 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
-  const { app, outbox } = createApp({ config, database, logger, errorReporter });
+  const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter });
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
@@ -143,7 +143,8 @@ export async function serveCommand(config: Config): Promise<number> {
       stopping = true;
       logger.info({ signal }, "shutting down: finishing requests in flight");
       const server = app.server;
-      const drained = server?.stop(false);
+      // No new connections; then wait for every request being handled, even one whose client has gone.
+      const drained = Promise.all([server?.stop(false), inFlight.idle()]);
       const forced = new Promise<void>((done) =>
         setTimeout(() => {
           logger.warn("requests still in flight after 10 s: closing them");

@@ -32,13 +32,42 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
 }
 
 /**
+ * Requests being handled, so that a shutdown closes the database only after the last one: the HTTP
+ * server's own stop does not wait for requests whose client has already hung up.
+ */
+export class InFlightRequests {
+  private count = 0;
+  private waiting: Array<() => void> = [];
+
+  begin(): void {
+    this.count++;
+  }
+
+  end(): void {
+    this.count = Math.max(0, this.count - 1);
+    if (this.count === 0) for (const resolve of this.waiting.splice(0)) resolve();
+  }
+
+  /** Resolves when no request is being handled. */
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
+
+/**
  * The conventions every response follows: request id, security headers, JSON bodies under the contract's
  * limits, errors in the contract's shape (never a stack trace or schema dump), and one log line per request.
  */
-export function httpPlugin(options: { logger: Logger; errorReporter: ErrorReporter; onCompleted?: (request: CompletedRequest) => void }) {
+export function httpPlugin(options: {
+  logger: Logger;
+  errorReporter: ErrorReporter;
+  inFlight: InFlightRequests;
+  onCompleted?: (request: CompletedRequest) => void;
+}) {
   const writeRequestLine = requestLineWriter(options.logger);
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
+      options.inFlight.begin();
       set.headers["x-request-id"] = beginRequest(request).id;
       set.headers["x-content-type-options"] = "nosniff";
       const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
@@ -69,5 +98,6 @@ export function httpPlugin(options: { logger: Logger; errorReporter: ErrorReport
       };
       writeRequestLine(completed);
       options.onCompleted?.(completed);
+      options.inFlight.end();
     });
 }

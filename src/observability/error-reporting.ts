@@ -1,5 +1,6 @@
 import type { ErrorEvent } from "@sentry/bun";
 import type { Config } from "../config/config";
+import { withoutQueryParameters } from "../logger";
 import { PROGRAM, VERSION } from "../version";
 
 /** Where unexpected errors go besides the log (Sentry when SENTRY_DSN is set). */
@@ -24,7 +25,7 @@ const KEPT_INTEGRATIONS = new Set([
   "NodeContext",
 ]);
 const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
-const scrubText = (text: string | undefined) => text?.replace(EMAIL, "[email]");
+const scrubText = (text: string | undefined) => withoutQueryParameters(text)?.replace(EMAIL, "[email]");
 
 /** Removes request bodies, credentials and email addresses from an event before it leaves the host. */
 export function scrubEvent<T extends ErrorEvent>(event: T): T {

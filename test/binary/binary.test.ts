@@ -160,9 +160,7 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
       HOST: "127.0.0.1",
       UNIVERSITY_DOMAINS: ".edu",
       CORS_ORIGIN: "https://classmatefinder.com",
-      // Twelve registrations at once hash for longer than the default 200 ms queue: this test is about
-      // shutdown, so they all wait for their turn instead of getting 503 SERVICE_BUSY.
-      PASSWORD_HASH_QUEUE_TIMEOUT: "10s",
+      RATE_LIMIT_EMAIL_REQUESTS_CLIENT: "1000000/1h",
     };
     expect(run(["migrate"], env).code).toBe(0);
     // A newer release migrated and was rolled back: its migration is unknown to this binary.
@@ -182,23 +180,49 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     expect(huge.status).toBe(413);
     expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
 
-    // Registrations hash passwords with argon2id (64 MiB): 12 at once take a while on two cores.
-    const inFlight = Array.from({ length: 12 }, (_, i) =>
+    // Registrations hash passwords with argon2id: 16 at once take longer than the hashing queue's
+    // 200 ms, so some wait for a slot and some are turned away (503) while the service stops.
+    const inFlight = Array.from({ length: 16 }, (_, i) =>
       fetch(`${base}/api/auth/register`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ email: `inflight${i}@mit.edu`, username: `inflight_${i}`, password: "TestPass123", firstName: "In" }),
       }).then((res) => res.status),
     );
+    // And clients on kept-alive connections go on sending requests that use the database.
+    let stopped = false;
+    const keepAliveStatuses: number[] = [];
+    const keepAliveClients = Array.from({ length: 4 }, async () => {
+      while (!stopped) {
+        const status = await fetch(`${base}/api/auth/forgot-password`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email: "nobody@mit.edu" }),
+        }).then(
+          (res) => res.status,
+          () => 0,
+        );
+        if (status === 0) return; // refused: the service is gone
+        keepAliveStatuses.push(status);
+      }
+    });
     await Bun.sleep(30);
     service.kill("SIGTERM");
-    expect(await Promise.all(inFlight)).toEqual(Array(12).fill(201));
+    const statuses = await Promise.all(inFlight);
+    expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([]);
+    expect(statuses).toContain(201);
     expect(await service.exited).toBe(0);
+    stopped = true;
+    await Promise.all(keepAliveClients);
+    // Until the end, each got an answer: 202, or 503 once the service was stopping; never a 500.
+    expect(keepAliveStatuses.filter((status) => status !== 202 && status !== 503)).toEqual([]);
     const log = await new Response(service.stdout).text();
     const lines = log
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line));
+    // Every request got its answer before the database closed.
+    expect(lines.filter((line) => line.level === "error")).toEqual([]);
     expect(lines.some((line) => line.msg?.includes("newer release"))).toBe(true);
     expect(lines.at(-1).msg).toBe("stopped");
     // After the stop nothing listens any more.
@@ -208,6 +232,38 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
         () => "refused",
       ),
     ).toBe("refused");
+  });
+
+  test("SIGTERM waits for requests whose client has hung up before closing the database", async () => {
+    const port = await freePort();
+    const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), PORT: String(port), HOST: "127.0.0.1" };
+    expect(run(["migrate"], env).code).toBe(0);
+    const service = Bun.spawn([binary, "serve"], { cwd: dir, env: { PATH: "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/health/live`).catch(() => null))?.ok === true);
+    const account = { email: "gone@mit.edu", username: "gone_away", password: "TestPass123", firstName: "Gone" };
+    const post = (path: string, body: unknown, signal?: AbortSignal) =>
+      fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal });
+    expect((await post("/api/auth/register", account)).status).toBe(201);
+
+    // Logins whose client gives up at once: the service still checks each password (argon2id) and
+    // then writes to the database, after the HTTP server considers them gone.
+    const hangUp = new AbortController();
+    const abandoned = Array.from({ length: 6 }, () =>
+      post("/api/auth/login", { email: account.email, password: account.password }, hangUp.signal).catch(() => "abandoned"),
+    );
+    await Bun.sleep(20);
+    hangUp.abort();
+    await Promise.all(abandoned);
+    service.kill("SIGTERM");
+    expect(await service.exited).toBe(0);
+    const lines = (await new Response(service.stdout).text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.filter((line) => line.level === "error")).toEqual([]);
+    expect(lines.filter((line) => line.route === "/api/auth/login").length).toBeGreaterThan(0);
+    expect(lines.at(-1).msg).toBe("stopped");
   });
 });
 

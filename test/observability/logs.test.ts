@@ -68,3 +68,25 @@ describe("logs", () => {
     });
   });
 });
+
+describe("a failed query", () => {
+  test("is logged with its SQL but without its parameters (an email, a password hash)", async () => {
+    const app = await createTestApp();
+    // Inserting a user now fails inside the database, with the new row's values as the query's parameters.
+    const sabotage =
+      app.database.kind === "sqlite"
+        ? "CREATE TRIGGER no_new_users BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'no new users'); END"
+        : "ALTER TABLE users ADD CONSTRAINT no_new_users CHECK (false) NOT VALID";
+    await app.database.withMigrationLock((exec) => exec(sabotage));
+    const res = await app.call("POST", "/api/auth/register", {
+      body: { email: "victim@ualberta.ca", username: "victim", password: PASSWORD, firstName: "Vic" },
+    });
+    expect(res.status).toBe(500);
+    const errorLine = app.logLines.find((line) => line.includes('"unhandled error"')) ?? "";
+    expect(errorLine).not.toBe("");
+    // drizzle's PostgreSQL driver names the query and its values in the message; only the values go.
+    if (app.database.kind === "postgres") expect(errorLine).toContain("insert into");
+    const everything = app.logLines.join("\n");
+    for (const secret of ["victim@ualberta.ca", "$argon2id", PASSWORD]) expect(everything).not.toContain(secret);
+  });
+});
