@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
-import { gatedHasher, HashGate } from "./auth/hash-gate";
+import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
@@ -28,7 +28,7 @@ export interface AppDeps {
   logger: Logger;
   clock?: Clock;
   mailTransport?: MailTransport;
-  /** Default: argon2id with the configured parameters. Either way it is admitted through a HashGate. */
+  /** Default: argon2id with the configured parameters. */
   hasher?: PasswordHasher;
   errorReporter?: ErrorReporter;
   /** How often the outbox worker looks for due emails (default 1 s). */
@@ -63,7 +63,8 @@ export function createApp(deps: AppDeps) {
     database,
     clock,
     logger,
-    hasher: gatedHasher(deps.hasher ?? argon2idHasher(config.passwordHashing), hashGate),
+    hasher: deps.hasher ?? argon2idHasher(config.passwordHashing),
+    hashGate,
     tokens: new AccessTokens(config.jwt.secret),
     limiter,
     events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),

@@ -1,5 +1,3 @@
-import type { PasswordHasher } from "./password-hasher";
-
 export class HashGateBusyError extends Error {
   constructor() {
     super("password hashing is at capacity");
@@ -77,14 +75,4 @@ export class HashGate {
     clearTimeout(next.timer);
     next.start();
   }
-}
-
-/** `hasher` with every hash and verification admitted through `gate`. */
-export function gatedHasher(hasher: PasswordHasher, gate: HashGate): PasswordHasher {
-  return {
-    hash: (password) => gate.run(() => hasher.hash(password)),
-    verify: (password, hash) => gate.run(() => hasher.verify(password, hash)),
-    needsRehash: (hash) => hasher.needsRehash(hash),
-    unmatchableHash: hasher.unmatchableHash,
-  };
 }

@@ -9,7 +9,7 @@ import type { RateLimiter } from "../ratelimit/limiter";
 import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
 import { consumeEmailToken, issueEmailToken, peekEmailToken } from "./email-tokens";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
-import { HashGateBusyError } from "./hash-gate";
+import { type HashGate, HashGateBusyError } from "./hash-gate";
 import { parseEmailField, parseRegistration, requireAcceptablePassword } from "./input";
 import type { AccessClaims, AccessTokens, IssuedToken, TokenRejection } from "./jwt";
 import type { PasswordHasher } from "./password-hasher";
@@ -21,6 +21,8 @@ export interface AuthDeps {
   clock: Clock;
   logger: Logger;
   hasher: PasswordHasher;
+  /** Admission to password hashing: every hash and check runs inside one of its slots. */
+  hashGate: HashGate;
   tokens: AccessTokens;
   limiter: RateLimiter;
   /** Metrics and audit log. */
@@ -51,13 +53,13 @@ export class AuthService {
 
   constructor(private readonly deps: AuthDeps) {}
 
-  /** Password hashing at capacity (see HashGate) becomes 503 SERVICE_BUSY with Retry-After. */
-  private hashPassword(password: string): Promise<string> {
-    return this.deps.hasher.hash(password).catch(rethrowBusy);
-  }
-
-  private verifyPassword(password: string, hash: string): Promise<boolean> {
-    return this.deps.hasher.verify(password, hash).catch(rethrowBusy);
+  /**
+   * Runs `work` in a password-hashing slot; at capacity (see HashGate) it becomes 503 SERVICE_BUSY
+   * with Retry-After. Work that only leads up to a hash runs inside the slot too, so a turned-away
+   * request has cost nothing but its wait.
+   */
+  private withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+    return this.deps.hashGate.run(work).catch(rethrowBusy);
   }
 
   private emit(context: RequestContext, event: AuthEvent) {
@@ -161,9 +163,11 @@ export class AuthService {
         { field: "email", message: "must be a university email address" },
       ]);
     }
-    const conflict = await this.conflictFor(input.email, input.username);
-    if (conflict) throw conflict;
-    const passwordHash = await this.hashPassword(input.password);
+    const passwordHash = await this.withHashSlot(async () => {
+      const conflict = await this.conflictFor(input.email, input.username);
+      if (conflict) throw conflict;
+      return this.deps.hasher.hash(input.password);
+    });
     const now = this.deps.clock.now();
     const user: UserRow = {
       id: crypto.randomUUID(),
@@ -241,27 +245,24 @@ export class AuthService {
 
   /**
    * Attempts are counted before the password is checked (so concurrent guesses cannot slip past the
-   * limit) and taken back when the password was right: the counters hold failed logins only.
+   * limit) and taken back when the password was right: the counters hold failed logins only. All of
+   * it waits for a hashing slot first, so a login turned away at capacity has counted nothing.
    */
   async login(context: RequestContext, rawEmail: string, password: string): Promise<Session> {
     const email = normalizeEmail(rawEmail);
     const clientKey = `login:client:${context.clientAddress}`;
     const accountKey = `login:account:${email}`;
-    await this.enforceLimit(context, clientKey, "login_client", "login", email);
-    await this.enforceLimit(context, accountKey, "login_account", "login", email);
-    const user = await this.findUserByEmail(email);
-    let passwordOk: boolean;
-    try {
-      passwordOk = await this.verifyPassword(password, user?.passwordHash ?? this.deps.hasher.unmatchableHash);
-    } catch (error) {
+    const { user, passwordOk } = await this.withHashSlot(async () => {
+      await this.enforceLimit(context, clientKey, "login_client", "login", email);
+      await this.enforceLimit(context, accountKey, "login_account", "login", email);
+      const user = await this.findUserByEmail(email);
+      return { user, passwordOk: await this.deps.hasher.verify(password, user?.passwordHash ?? this.deps.hasher.unmatchableHash) };
+    }).catch((error) => {
       if (error instanceof ApiError && error.code === "SERVICE_BUSY") {
-        // Turned away before the password was checked: not an attempt, so it does not count.
-        await this.deps.limiter.undo(accountKey);
-        await this.deps.limiter.undo(clientKey);
-        this.emit(context, { event: "login", outcome: "failure", reason: "service_busy", userId: user?.id, email });
+        this.emit(context, { event: "login", outcome: "failure", reason: "service_busy", email });
       }
       throw error;
-    }
+    });
     if (!user || !passwordOk) {
       this.emit(context, { event: "login", outcome: "failure", reason: "invalid_credentials", userId: user?.id, email });
       throw invalidCredentials();
@@ -284,7 +285,7 @@ export class AuthService {
   private async upgradePasswordHash(user: UserRow, password: string): Promise<void> {
     const { users } = this.tables;
     try {
-      const passwordHash = await this.deps.hasher.hash(password);
+      const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
       // Only if the hash is still the one just checked: a concurrent password change wins.
       await this.deps.database.transaction((tx) =>
         tx
@@ -364,7 +365,7 @@ export class AuthService {
     if (!user) throw invalidToken();
     // The password is checked (and hashed, slowly) before the token is used: a refused password keeps it usable.
     requireAcceptablePassword("password", password, user);
-    const passwordHash = await this.hashPassword(password);
+    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
     const now = clock.now();
     const { users } = this.tables;
     await database.transaction(async (tx) => {
@@ -388,7 +389,7 @@ export class AuthService {
       });
       return error;
     };
-    if (!(await this.verifyPassword(currentPassword, user.passwordHash))) {
+    if (!(await this.withHashSlot(() => this.deps.hasher.verify(currentPassword, user.passwordHash)))) {
       throw fail(new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect."));
     }
     try {
@@ -396,7 +397,7 @@ export class AuthService {
     } catch (error) {
       throw error instanceof ApiError ? fail(error) : error;
     }
-    const passwordHash = await this.hashPassword(newPassword);
+    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(newPassword));
     const { users } = this.tables;
     const [updated] = await this.deps.database.transaction((tx) =>
       tx
