@@ -10,6 +10,7 @@ import { PROGRAM, VERSION } from "../version";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
+const STARTUP_QUIET_MS = 1000;
 
 export const USAGE = `${PROGRAM} ${VERSION}: the ClassmateFinder authentication service
 
@@ -130,10 +131,13 @@ export async function serveCommand(config: Config): Promise<number> {
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
-  outbox.start();
+  // Background work starts a moment after the port opens, so that it does not delay the first answers
+  // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
+  // out a second later, and new ones wake the outbox at once.
+  outbox.start(STARTUP_QUIET_MS);
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
+  const firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
   const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
-  void cleanUp();
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
 
   return new Promise((resolve) => {
@@ -153,6 +157,7 @@ export async function serveCommand(config: Config): Promise<number> {
         }, SHUTDOWN_GRACE_MS).unref(),
       );
       await Promise.race([drained, forced]);
+      clearTimeout(firstCleanUp);
       clearInterval(maintenance);
       await outbox.stop();
       await database.close();

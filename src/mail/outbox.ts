@@ -68,9 +68,10 @@ export class OutboxWorker {
 
   constructor(private readonly deps: OutboxDeps) {}
 
-  start(): void {
+  /** Starts polling, the first time after `delayMs`. */
+  start(delayMs = 0): void {
     this.stopped = false;
-    this.schedule(0);
+    this.schedule(delayMs);
   }
 
   /** Called after a transaction queued an email: deliver now instead of at the next poll. */
