@@ -24,8 +24,9 @@ export function metricsRoutes(metrics: Metrics, config: Pick<Config, "metricsTok
           "WWW-Authenticate": 'Bearer realm="metrics"',
         });
       }
-      set.headers["content-type"] = metrics.registry.contentType;
-      return metrics.registry.metrics();
+      const { contentType, text } = await metrics.scrape();
+      set.headers["content-type"] = contentType;
+      return text;
     },
     { detail: { hide: true } },
   );

@@ -58,7 +58,7 @@ describe("a login flood (password hashing at capacity)", () => {
     // Had the three turned-away wrong passwords counted, a fourth would reach the limit (3) and get 429.
     expect((await app.call("POST", "/api/auth/login", { body: { email, password: "WrongPass123" } })).status).toBe(401);
 
-    const metrics = await app.metrics.registry.metrics();
+    const metrics = (await app.metrics.scrape()).text;
     expect(metrics).toContain("password_hash_rejections_total 3");
     expect(metrics).toContain('auth_logins_total{result="service_busy"} 3');
   });
