@@ -63,18 +63,33 @@ export interface RequestLine {
  * write(2) per line cost more than the rest of a health check together.
  */
 export function requestLineWriter(logger: Logger): (line: RequestLine) => void {
-  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void; fd?: number }>)[pino.symbols.streamSym];
   if (!stream || !logger.isLevelEnabled("info")) return () => {};
+  // Standard output (production) goes through Bun's native buffered writer; other destinations (tests) as given.
+  const stdout = stream.fd === 1 ? Bun.stdout.writer() : null;
+  const write = stdout
+    ? (lines: string) => {
+        stdout.write(lines);
+        void stdout.flush();
+      }
+    : (lines: string) => stream.write(lines);
   const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
   let pending = "";
+  let lastMs = 0;
+  let lastTime = "";
   const flush = () => {
     const lines = pending;
     pending = "";
-    stream.write(lines);
+    write(lines);
   };
   return (line) => {
     if (pending === "") setImmediate(flush);
-    pending += `{"level":"info","time":"${new Date().toISOString()}",${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      lastTime = new Date(now).toISOString();
+    }
+    pending += `{"level":"info","time":"${lastTime}",${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(
       line.method,
     )},"route":${JSON.stringify(line.route)},"status":${line.status},"durationMs":${line.durationMs},"msg":"request"}\n`;
   };

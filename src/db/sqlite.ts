@@ -24,6 +24,7 @@ export function openSqlite(path: string, logger: DrizzleLogger | undefined): Dat
   client.run("PRAGMA foreign_keys = ON");
   const db = drizzle({ client, schema: sqliteTables, logger }) as unknown as Db;
   const mutex = new Mutex();
+  const selectOne = client.prepare("SELECT 1");
   // drizzle's bun:sqlite transactions are synchronous; ours must span awaits, hence BEGIN/COMMIT by hand.
   const inTransaction = <T>(work: () => Promise<T>) =>
     mutex.run(async () => {
@@ -44,7 +45,7 @@ export function openSqlite(path: string, logger: DrizzleLogger | undefined): Dat
     transaction: (work) => inTransaction(() => work(db)),
     withMigrationLock: (work) => inTransaction(() => work(async (statement) => client.query(statement).all() as Record<string, unknown>[])),
     ping: async () => {
-      client.query("SELECT 1").get();
+      selectOne.get();
     },
     backupTo: (target) => {
       mkdirSync(dirname(target), { recursive: true });

@@ -13,21 +13,28 @@ const PING_TIMEOUT_MS = 1500;
 export function databaseProbe(database: Database, timeoutMs = PING_TIMEOUT_MS): () => Promise<boolean> {
   let inFlight: Promise<boolean> | null = null;
   const ping = async () => {
+    let answered: boolean | undefined;
+    const answer = database.ping().then(
+      () => (answered = true),
+      () => (answered = false),
+    );
+    // An answer that is already there (SQLite answers in this thread) needs no timer.
+    await undefined;
+    if (answered !== undefined) return answered;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     try {
-      return await Promise.race([database.ping().then(() => true), timeout]);
-    } catch {
-      return false;
+      return await Promise.race([answer, timeout]);
     } finally {
       clearTimeout(timer);
-      inFlight = null;
     }
   };
   return () => {
-    inFlight ??= ping();
+    inFlight ??= ping().finally(() => {
+      inFlight = null;
+    });
     return inFlight;
   };
 }
