@@ -156,7 +156,7 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
     return Number(value);
   };
   const owasp = " (the OWASP minimum is m=19456 KiB, t=2)";
-  const timeout = get("PASSWORD_HASH_QUEUE_TIMEOUT") ?? "200ms";
+  const timeout = get("PASSWORD_HASH_QUEUE_TIMEOUT") ?? "150ms";
   const queueTimeoutMs = parseDurationMilliseconds(timeout);
   if (queueTimeoutMs === null || queueTimeoutMs > 30_000) {
     throw new ConfigError("PASSWORD_HASH_QUEUE_TIMEOUT", `must be a duration such as 200ms or 1s, at most 30s (got "${timeout}")`);

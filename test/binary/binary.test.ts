@@ -193,7 +193,7 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
 
     // Registrations hash passwords with argon2id: 12 at once take longer than the hashing queue's
-    // 200 ms, so some wait for a slot and some are turned away (503) while the service stops.
+    // 150 ms, so some wait for a slot and some are turned away (503) while the service stops.
     const inFlight = Array.from({ length: 12 }, (_, i) =>
       fetch(`${base}/api/auth/register`, {
         method: "POST",

@@ -86,7 +86,7 @@ describe("configuration", () => {
 
   test("password hashing: argon2id at the OWASP minimum by default, never below it, stronger on request", () => {
     const defaults = parseConfig(ROLLOUT_ENV).passwordHashing;
-    expect(defaults).toMatchObject({ memoryKib: 19456, timeCost: 2, queueTimeoutMs: 200 });
+    expect(defaults).toMatchObject({ memoryKib: 19456, timeCost: 2, queueTimeoutMs: 150 });
     expect(defaults.concurrency).toBeGreaterThanOrEqual(1);
     const stronger = parseConfig({
       ...ROLLOUT_ENV,
