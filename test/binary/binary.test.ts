@@ -21,13 +21,10 @@ let binary = "";
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "cmf-binary-"));
-  const build = Bun.spawnSync(
-    // As `bun run build` does.
-    [process.execPath, "build", "src/main.ts", "--compile", "--bytecode", "--outfile", join(dir, "build", "classmatefinder-backend")],
-    {
-      cwd: join(import.meta.dir, "..", ".."),
-    },
-  );
+  // The same build as `bun run build`.
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", join(dir, "build", "classmatefinder-backend")], {
+    cwd: join(import.meta.dir, "..", ".."),
+  });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   // Alone in an empty directory: no node_modules, no checkout, no drizzle/ folder next to it.
   binary = join(dir, "classmatefinder-backend");
