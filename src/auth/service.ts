@@ -287,8 +287,8 @@ export class AuthService {
     try {
       const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
       // Only if the hash is still the one just checked: a concurrent password change wins.
-      await this.deps.database.transaction((tx) =>
-        tx
+      await this.deps.database.statement((db) =>
+        db
           .update(users)
           .set({ passwordHash })
           .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash))),
@@ -327,8 +327,8 @@ export class AuthService {
   async logout(context: RequestContext, user: UserRow, claims: AccessClaims): Promise<void> {
     const { revokedTokens } = this.tables;
     this.emit(context, { event: "logout", outcome: "success", userId: user.id, email: user.email });
-    await this.deps.database.transaction((tx) =>
-      tx
+    await this.deps.database.statement((db) =>
+      db
         .insert(revokedTokens)
         .values({ jti: claims.jti, expiresAt: new Date(claims.exp * 1000) })
         .onConflictDoNothing(),
@@ -399,8 +399,8 @@ export class AuthService {
     }
     const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(newPassword));
     const { users } = this.tables;
-    const [updated] = await this.deps.database.transaction((tx) =>
-      tx
+    const [updated] = await this.deps.database.statement((db) =>
+      db
         .update(users)
         .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: this.deps.clock.now() })
         .where(eq(users.id, user.id))

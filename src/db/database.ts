@@ -21,6 +21,11 @@ export interface Database {
   tables: Tables;
   /** Every write that must not be half-done goes through here. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * One statement, atomic on its own: PostgreSQL runs it as it is (one round trip, where a transaction
+   * costs three); SQLite runs it between transactions on its single connection.
+   */
+  statement<T>(work: (db: Queryable) => Promise<T>): Promise<T>;
   /** One transaction, exclusive among all processes on this database, for schema changes. */
   withMigrationLock<T>(work: (exec: RawExec) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */

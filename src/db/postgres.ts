@@ -17,6 +17,7 @@ export function openPostgres(url: string, logger: DrizzleLogger | undefined): Da
     db,
     tables: postgresTables,
     transaction: (work) => db.transaction((tx) => work(tx)),
+    statement: (work) => work(db),
     withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) =>
       client.begin(async (tx) => {
         // Two instances starting at once: the second waits here and then finds nothing pending.

@@ -43,6 +43,7 @@ export function openSqlite(path: string, logger: DrizzleLogger | undefined): Dat
     db,
     tables: sqliteTables as unknown as Tables,
     transaction: (work) => inTransaction(() => work(db)),
+    statement: (work) => mutex.run(() => work(db)),
     withMigrationLock: (work) => inTransaction(() => work(async (statement) => client.query(statement).all() as Record<string, unknown>[])),
     ping: async () => {
       selectOne.get();

@@ -144,7 +144,7 @@ export class OutboxWorker {
     const claimed = await this.claim(clock.now());
     for (const row of claimed) {
       const finish = (values: Partial<typeof emailOutbox.$inferInsert>) =>
-        database.transaction((tx) => tx.update(emailOutbox).set(values).where(eq(emailOutbox.id, row.id)));
+        database.statement((db) => db.update(emailOutbox).set(values).where(eq(emailOutbox.id, row.id)));
       const kind = row.kind as EmailKind;
       if (!row.link) {
         await finish({ status: "failed", lockedUntil: null, lastError: "no link" });

@@ -22,8 +22,8 @@ export class RateLimiter {
     const nowMs = now.getTime();
     const windowEnd = nowMs + limit.windowSeconds * 1000;
     const expired = sql`${rateLimits.expiresAt} <= ${nowMs}`;
-    const [row] = await this.database.transaction((tx) =>
-      tx
+    const [row] = await this.database.statement((db) =>
+      db
         .insert(rateLimits)
         .values({ key, windowStart: nowMs, count: 1, expiresAt: windowEnd })
         .onConflictDoUpdate({
@@ -44,8 +44,8 @@ export class RateLimiter {
   /** Takes one event back (a login that turned out to be successful is not a failed login). */
   async undo(key: string): Promise<void> {
     const { rateLimits } = this.database.tables;
-    await this.database.transaction((tx) =>
-      tx
+    await this.database.statement((db) =>
+      db
         .update(rateLimits)
         .set({ count: sql`CASE WHEN ${rateLimits.count} > 0 THEN ${rateLimits.count} - 1 ELSE 0 END` })
         .where(eq(rateLimits.key, key)),
@@ -54,6 +54,6 @@ export class RateLimiter {
 
   async reset(key: string): Promise<void> {
     const { rateLimits } = this.database.tables;
-    await this.database.transaction((tx) => tx.delete(rateLimits).where(eq(rateLimits.key, key)));
+    await this.database.statement((db) => db.delete(rateLimits).where(eq(rateLimits.key, key)));
   }
 }
