@@ -70,8 +70,8 @@ export function createApp(deps: AppDeps) {
     events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),
     onEmailQueued: () => outbox.wake(),
   });
-  // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const inFlight = new InFlightRequests();
+  // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
     .use(httpPlugin({ logger, errorReporter, inFlight, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))

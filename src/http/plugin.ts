@@ -96,8 +96,8 @@ export function httpPlugin(options: {
         status: typeof set.status === "number" ? set.status : 200,
         durationMs: Math.round((performance.now() - (info?.startedAt ?? performance.now())) * 100) / 100,
       };
+      options.inFlight.end();
       writeRequestLine(completed);
       options.onCompleted?.(completed);
-      options.inFlight.end();
     });
 }
