@@ -11,6 +11,8 @@ export function auditLog(logger: Logger, hashKey: string): AuthEventSink {
   const hashEmail = (email: string) => createHmac("sha256", hashKey).update(`audit-email:${email}`).digest("hex").slice(0, 32);
   return {
     emit(context, { email, ...event }) {
+      // A request turned away at capacity decided nothing: the metrics count it, the audit trail does not.
+      if (event.reason === "service_busy") return;
       logger.info(
         {
           audit: true,

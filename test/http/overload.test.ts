@@ -61,6 +61,9 @@ describe("a login flood (password hashing at capacity)", () => {
     const metrics = (await app.metrics.scrape()).text;
     expect(metrics).toContain("password_hash_rejections_total 3");
     expect(metrics).toContain('auth_logins_total{result="service_busy"} 3');
+    // Turned away before anything was decided: request lines, but no audit events.
+    expect(app.logLines.filter((line) => line.includes('"status":503'))).toHaveLength(3);
+    expect(app.logLines.filter((line) => line.includes('"audit":true') && line.includes("service_busy"))).toEqual([]);
   });
 
   test("registration at capacity is 503 too, and creates no account", async () => {

@@ -48,7 +48,11 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const database = options.database ?? (await openTestDatabase());
   const clock = new ManualClock(new Date());
   const logLines: string[] = [];
-  const logger = createLogger({ logLevel: "debug" }, { write: (line: string) => void logLines.push(line) });
+  // One entry per line: request lines arrive several to a write (one write per event-loop turn).
+  const logger = createLogger(
+    { logLevel: "debug" },
+    { write: (chunk: string) => void logLines.push(...chunk.split("\n").filter(Boolean)) },
+  );
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
   const hasher = options.hasher ?? TEST_HASHER;
