@@ -75,6 +75,7 @@ const PASSWORD = "Bench-Pass-2026!";
 const COLD_STARTS = 10;
 const IDLE_RSS_AFTER_MS = 3_000;
 const HASH_RATE_SECONDS = 5;
+const ADJACENT_HASH_RATE_SECONDS = 3;
 const BUN_DEFAULT_HASH = { memoryCostKiB: 65_536, timeCost: 2 };
 const UNLIMITED = "100000000/1m";
 
@@ -306,9 +307,16 @@ async function runServiceScenarios(
   samples: Samples,
   peaks: number[],
   servers: Server[],
+  adjacentHashRates: { measure: () => Promise<number>; rates: number[] },
 ): Promise<void> {
   for (const scenario of SCENARIOS) {
     await settle(servers);
+    if (scenario.key === "login") {
+      // The login target is a ratio to the hash rate; this machine's speed drifts from minute to
+      // minute, so the reference is measured right before each login run, on the same core.
+      progress(`${service.database}: isolated hash rate, before login`);
+      adjacentHashRates.rates.push(await adjacentHashRates.measure());
+    }
     progress(`${service.database}: ${scenario.key}`);
     const url = `${service.server.baseUrl}${scenario.path}`;
     record(samples, scenario.key, await runWrk({ url, script: scenario.script, args: scenario.args(service), duration }));
@@ -391,14 +399,8 @@ async function measureBinary(dir: string): Promise<BinaryFigures> {
   return { sizeBytes: statSync(binaryIn(dir)).size, coldStartMs, idleRssBytes };
 }
 
-async function hashRate(label: string, memoryCostKiB: number, timeCost: number): Promise<HashRate> {
-  const command = [
-    process.execPath,
-    join(import.meta.dir, "hash-rate.ts"),
-    String(memoryCostKiB),
-    String(timeCost),
-    String(HASH_RATE_SECONDS),
-  ];
+async function hashRate(label: string, memoryCostKiB: number, timeCost: number, seconds = HASH_RATE_SECONDS): Promise<HashRate> {
+  const command = [process.execPath, join(import.meta.dir, "hash-rate.ts"), String(memoryCostKiB), String(timeCost), String(seconds)];
   const output = JSON.parse(await run(onCpu(SERVER_CPU, command))) as { perSecond: number };
   return { label, memoryCostKiB, timeCost, perSecond: output.perSecond };
 }
@@ -502,18 +504,22 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
 
   const servers = [floor, ...services.map((service) => service.server)];
   const floorSamples: Samples = {};
-  const serviceSamples = new Map(services.map((service) => [service, { samples: {} as Samples, peaks: [] as number[] }]));
+  const serviceSamples = new Map(
+    services.map((service) => [service, { samples: {} as Samples, peaks: [] as number[], hashRates: [] as number[] }]),
+  );
+  const measureHashRate = async () =>
+    (await hashRate("adjacent", settings.hash.memoryCostKiB, settings.hash.timeCost, ADJACENT_HASH_RATE_SECONDS)).perSecond;
   for (let runIndex = 1; runIndex <= settings.runs; runIndex += 1) {
     progress(`run ${runIndex} of ${settings.runs}`);
     await runFloor(floor, withPostgres, settings.duration, floorSamples, servers);
-    for (const [service, { samples, peaks }] of serviceSamples) {
-      await runServiceScenarios(service, settings.duration, samples, peaks, servers);
+    for (const [service, { samples, peaks, hashRates }] of serviceSamples) {
+      await runServiceScenarios(service, settings.duration, samples, peaks, servers, { measure: measureHashRate, rates: hashRates });
     }
   }
 
   const results: ServiceResults[] = [];
   await settle(servers); // let abandoned requests finish: stopping must not fail them
-  for (const [service, { samples, peaks }] of serviceSamples) {
+  for (const [service, { samples, peaks, hashRates }] of serviceSamples) {
     await stopServer(service.server);
     const log: LogSummary = await summarizeLog(service.server.stdoutPath, service.server.stderrPath);
     results.push({
@@ -521,6 +527,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
       label: service.label,
       samples,
       floodPeakRssBytes: peaks,
+      adjacentHashRates: hashRates,
       storedHashParameters: service.storedHashParameters,
       log,
     });
