@@ -34,8 +34,7 @@ function assertionsFromDocument(): string {
     const statuses = Object.keys(responses).map(Number);
     lines.push(`// ${method.toUpperCase()} ${path}`);
     const errorStatuses = statuses.filter((status) => status >= 300);
-    // Eden types the error of a route without error responses as { status: unknown; value: unknown }.
-    lines.push(`Expect<Equal<StatusOf<${fn}>, ${errorStatuses.length > 0 ? union(errorStatuses) : "unknown"}>>,`);
+    lines.push(`Expect<Equal<StatusOf<${fn}>, ${union(errorStatuses)}>>,`);
     for (const status of statuses) {
       const schema = responses[status]?.content?.["application/json"]?.schema;
       const codes: string[] | undefined = schema?.properties?.error?.properties?.code?.enum;
@@ -65,7 +64,7 @@ function assertionsFromDocument(): string {
   for (const [node, keys] of documented) {
     const path = (JSON.parse(node) as string[]).map((key) => `[${JSON.stringify(key)}]`).join("");
     const hidden = [...(served.get(node) ?? [])].filter((key) => !keys.has(key));
-    lines.push(`Expect<Equal<Exclude<keyof Client${path}, ${union(["~path", ...hidden])}>, ${union([...keys])}>>,`);
+    lines.push(`Expect<Equal<Exclude<keyof Client${path}, ${union(hidden)}>, ${union([...keys])}>>,`);
   }
   return `import type { Client } from "@classmatefinder/api";
 
@@ -75,7 +74,8 @@ type Result<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
 type ErrorOf<F> = NonNullable<Result<F> extends { error: infer E } ? E : never>;
 type DataOf<F> = NonNullable<Result<F> extends { data: infer D } ? D : never>;
 type BodyOf<F> = F extends (body: infer B, ...rest: any[]) => any ? NonNullable<B> : never;
-type StatusOf<F> = ErrorOf<F> extends { status: infer S } ? S : never;
+// Every route can also fail with "network" (no response) and "unexpected" (not the API's answer).
+type StatusOf<F> = Exclude<ErrorOf<F> extends { status: infer S } ? S : never, "network" | "unexpected">;
 type CodesIn<E> = E extends { value: { error: { code: infer C } } } ? C : never;
 type CodeOf<F, S> = CodesIn<Extract<ErrorOf<F>, { status: S }>>;
 type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];

@@ -1,34 +1,52 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { buildClient } from "../../packages/client/scripts/build";
 
 export const REPO = resolve(import.meta.dir, "../..");
 const TSC = join(REPO, "node_modules/.bin/tsc");
 
 /**
- * The tsconfig that docs/integration.md recommends to the frontend (Vite's defaults, minus
- * erasableSyntaxOnly), with the client under the import name the guide uses.
+ * A frontend's tsconfig as Vite's react-ts template generates it, plus the strictest options a team
+ * adds, and no `bun-types`: the client package must need nothing of the backend. `skipLibCheck` is off
+ * here (Vite turns it on) so that the package's own declarations are checked under these options too.
  */
 export const FRONTEND_COMPILER_OPTIONS = {
-  target: "ES2022",
+  target: "ES2023",
+  lib: ["ES2023", "DOM"],
   module: "ESNext",
+  types: [],
+  skipLibCheck: false,
   moduleResolution: "bundler",
-  lib: ["ES2022", "DOM", "DOM.Iterable"],
-  strict: true,
-  skipLibCheck: true,
-  noEmit: true,
   allowImportingTsExtensions: true,
   verbatimModuleSyntax: true,
   moduleDetection: "force",
+  noEmit: true,
+  strict: true,
   noUnusedLocals: true,
   noUnusedParameters: true,
+  erasableSyntaxOnly: true,
   noFallthroughCasesInSwitch: true,
-  types: [join(REPO, "node_modules/bun-types")],
-  paths: { "@classmatefinder/api": [join(REPO, "src/client.ts")] },
+  noUncheckedSideEffectImports: true,
+  exactOptionalPropertyTypes: true,
+  noUncheckedIndexedAccess: true,
+  noPropertyAccessFromIndexSignature: true,
 };
 
+let built: Promise<string> | undefined;
+/** The package as `bun run pack:client` builds it (once per test process), in a scratch directory. */
+export function builtPackage(): Promise<string> {
+  built ??= mkdtemp(join(tmpdir(), "cmf-client-pkg-")).then(async (dir) => {
+    await buildClient(join(dir, "dist"));
+    await cp(join(REPO, "packages/client/package.json"), join(dir, "package.json"));
+    process.once("exit", () => void rm(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  return built;
+}
+
 export interface Diagnostic {
-  /** Relative to the temporary project for its own files; `../…/src/x.ts` for anything else. */
+  /** Relative to the temporary project for its own files. */
   file: string;
   line: number;
   code: string;
@@ -42,33 +60,36 @@ export interface TypecheckResult {
 }
 
 /**
- * Runs `tsc --noEmit` on a temporary project (outside the repository, so the root tsconfig never sees it)
- * holding `sources` (file name → text) and the existing `files` (absolute paths).
+ * Runs `tsc --noEmit` on a temporary frontend project (outside the repository) holding `sources` (file
+ * name → text) and the existing `files` (absolute paths), with the built package installed in its
+ * node_modules as `@classmatefinder/api`.
  */
 export async function typecheck(sources: Record<string, string>, files: string[] = []): Promise<TypecheckResult> {
+  const pkg = await builtPackage();
   const dir = await mkdtemp(join(tmpdir(), "cmf-client-types-"));
   try {
+    await cp(pkg, join(dir, "node_modules/@classmatefinder/api"), { recursive: true });
     for (const [name, text] of Object.entries(sources)) {
       await mkdir(dirname(join(dir, name)), { recursive: true });
       await writeFile(join(dir, name), text);
     }
     const tsconfig = { compilerOptions: FRONTEND_COMPILER_OPTIONS, files: [...Object.keys(sources), ...files] };
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
-    const proc = Bun.spawn([TSC, "--project", join(dir, "tsconfig.json"), "--pretty", "false"], {
-      cwd: dir,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    const output = stdout + stderr;
-    const diagnostics = [...output.matchAll(/^(.+?)\((\d+),\d+\): error (TS\d+): (.*)$/gm)].map((match) => ({
-      file: match[1] as string,
-      line: Number(match[2]),
-      code: match[3] as string,
-      message: match[4] as string,
-    }));
-    return { exitCode, diagnostics, output };
+    return await runTsc(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+export async function runTsc(dir: string): Promise<TypecheckResult> {
+  const proc = Bun.spawn([TSC, "--project", join(dir, "tsconfig.json"), "--pretty", "false"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const output = stdout + stderr;
+  const diagnostics = [...output.matchAll(/^(.+?)\((\d+),\d+\): error (TS\d+): (.*)$/gm)].map((match) => ({
+    file: match[1] as string,
+    line: Number(match[2]),
+    code: match[3] as string,
+    message: match[4] as string,
+  }));
+  return { exitCode, diagnostics, output };
 }

@@ -1,10 +1,9 @@
 /**
  * How the frontend uses the typed client, written so that it only compiles while the types are precise.
- * Checked by `bun run typecheck` and, under the frontend's tsconfig, by test/client/types.test.ts.
- * Never run: it is not a test file.
+ * Checked by `bun run typecheck` (against the package's sources) and, under a strict Vite tsconfig with
+ * the built package and no bun-types, by test/client/types.test.ts. Never run: it is not a test file.
  */
-import type { PublicUser as ServerPublicUser } from "../../src/auth/users";
-import { type Client, createClient, type ErrorCode, type PublicUser, type Session } from "../../src/client";
+import { type Client, createClient, type ErrorCode, type NetworkFailure, type PublicUser, type Session } from "@classmatefinder/api";
 
 export type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 export type Expect<T extends true> = T;
@@ -12,7 +11,8 @@ export type Expect<T extends true> = T;
 type Result<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
 export type ErrorOf<F> = NonNullable<Result<F> extends { error: infer E } ? E : never>;
 export type DataOf<F> = NonNullable<Result<F> extends { data: infer D } ? D : never>;
-export type StatusOf<F> = ErrorOf<F> extends { status: infer S } ? S : never;
+/** The HTTP statuses of a route's errors (without "network" and "unexpected", which every route has). */
+export type StatusOf<F> = Exclude<ErrorOf<F> extends { status: infer S } ? S : never, "network" | "unexpected">;
 type CodesIn<E> = E extends { value: { error: { code: infer C } } } ? C : never;
 /** The codes an endpoint answers with (at one status, or at any). */
 export type CodeOf<F, S = StatusOf<F>> = CodesIn<Extract<ErrorOf<F>, { status: S }>>;
@@ -43,35 +43,43 @@ export type Checks = [
       "VALIDATION_ERROR" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL_ERROR"
     >
   >,
+  // Every route can fail without a response, and with a response that is not the API's.
+  Expect<Equal<Extract<ErrorOf<Auth["verify-email"]["post"]>, { status: "network" }>, NetworkFailure>>,
+  Expect<Equal<Extract<ErrorOf<Client["health"]["live"]["get"]>, { status: "network" }>, NetworkFailure>>,
+  Expect<Equal<Extract<ErrorOf<Auth["me"]["get"]>, { status: "unexpected" }>["httpStatus"], number>>,
+  // Retry-After, typed where it is sent: 429 and 503.
+  Expect<Equal<Extract<ErrorOf<Auth["login"]["post"]>, { status: 429 }>["retryAfter"], number>>,
+  Expect<Equal<Extract<ErrorOf<Auth["login"]["post"]>, { status: 503 }>["retried"], boolean>>,
+  Expect<Equal<"retryAfter" extends keyof Extract<ErrorOf<Auth["login"]["post"]>, { status: 401 }> ? true : false, false>>,
   // Success bodies.
   Expect<Equal<DataOf<Auth["login"]["post"]>, Session>>,
   Expect<Equal<DataOf<Auth["change-password"]["post"]>, Session>>,
   Expect<Equal<DataOf<Auth["me"]["get"]>, { user: PublicUser }>>,
   Expect<Equal<DataOf<Auth["register"]["post"]>, { user: PublicUser; verificationRequired: true }>>,
-  // The schema's user is the service's user, and every code but NOT_FOUND (any unknown path) belongs to some endpoint.
-  Expect<Equal<PublicUser, ServerPublicUser>>,
+  // Every code but NOT_FOUND (any unknown path) belongs to some endpoint.
   Expect<Equal<AnyCode, Exclude<ErrorCode, "NOT_FOUND">>>,
 ];
 
 let session: Session | null = null;
 const api = createClient("http://localhost:5000", { getToken: () => session?.token ?? null });
 
-/** A login form's submit handler: every branch is typed, and the switch must cover every code. */
+/** A login form's submit handler: every branch is typed, and the switch must cover every case. */
 export async function logIn(email: string, password: string): Promise<string> {
-  const { data, error, response } = await api.api.auth.login.post({ email, password });
+  const { data, error } = await api.api.auth.login.post({ email, password });
   if (!error) {
     session = data;
     return `Welcome, ${data.user.firstName}`;
   }
+  if (error.status === "network") return `Cannot reach the server (${error.cause.message}).`;
+  if (error.status === "unexpected") return `Something went wrong (HTTP ${error.httpStatus}).`;
   switch (error.value.error.code) {
     case "INVALID_CREDENTIALS":
       return "Email or password is incorrect.";
     case "EMAIL_NOT_VERIFIED":
       return "Please verify your email first.";
     case "RATE_LIMITED":
-      return `Too many attempts; try again in ${response.headers.get("retry-after")} s.`;
     case "SERVICE_BUSY":
-      return `Busy; trying again in ${response.headers.get("retry-after")} s.`;
+      return `Please try again in ${error.status === 429 || error.status === 503 ? error.retryAfter : 1} s.`;
     case "VALIDATION_ERROR":
       return (error.value.error.details ?? []).map((problem) => `${problem.field} ${problem.message}`).join("; ");
     case "PAYLOAD_TOO_LARGE":
@@ -98,6 +106,6 @@ export async function register(body: Parameters<Auth["register"]["post"]>[0]): P
 
 export async function logOut(): Promise<void> {
   const { error } = await api.api.auth.logout.post();
-  if (error && error.status !== 401) throw new Error(error.value.error.message);
+  if (error?.status === "network") throw error.cause;
   session = null;
 }

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO, typecheck } from "./typecheck";
+import { builtPackage, REPO, runTsc, typecheck } from "./typecheck";
 
 /**
  * Mistakes a frontend could make. Each line marked `// error TSxxxx` must fail to compile with that code,
@@ -17,14 +19,20 @@ export async function mistakes(): Promise<void> {
   // A missing body field.
   await api.api.auth["reset-password"].post({ token: "abc" }); // error TS2741
   const login = await api.api.auth.login.post({ email: "ada@ualberta.ca", password: "TestPass123" });
+  // The error body read before ruling out a network failure (no response, so no body).
+  if (login.error && login.error.value.error.code === "INVALID_CREDENTIALS") return; // error TS2339
   // A code that does not exist.
-  if (login.error && login.error.value.error.code === "WRONG_PASSWORD") return; // error TS2367
+  if (login.error?.status === 401 && login.error.value.error.code === "WRONG_PASSWORD") return; // error TS2367
   // A code that exists, but not for this endpoint at this status.
   if (login.error?.status === 401 && login.error.value.error.code === "EMAIL_NOT_VERIFIED") return; // error TS2367
   // A status this endpoint never answers with.
   if (login.error?.status === 404) return; // error TS2367
   // Data read without checking for an error first.
   console.log(login.data.token); // error TS18047
+  // Retry-After read where the API does not send it.
+  if (login.error?.status === 403) console.log(login.error.retryAfter); // error TS2339
+  // The response read without ruling out a network failure.
+  console.log(login.response.headers.get("x-request-id")); // error TS18047
   const me = await api.api.auth.me.get();
   // A field the public user does not have.
   if (me.data) console.log(me.data.user.passwordHash); // error TS2339
@@ -53,7 +61,7 @@ describe("the typed client's types", () => {
   });
 
   test("correct usage compiles under the frontend's tsconfig (test/client/typed-usage.ts)", async () => {
-    const result = await typecheck({}, [join(REPO, "test/client/typed-usage.ts")]);
+    const result = await typecheck({ "typed-usage.ts": await Bun.file(join(REPO, "test/client/typed-usage.ts")).text() });
     expect(result.output).toBe("");
     expect(result.exitCode).toBe(0);
   });
@@ -64,10 +72,70 @@ describe("the typed client's types", () => {
     expect(blocks.length).toBeGreaterThanOrEqual(5);
     // A block whose first line is `// src/lib/api.ts` is that file (others import it); the rest get their own.
     const sources = Object.fromEntries(
-      blocks.map((block, index) => [/^\/\/ (src\/[\w/.-]+\.ts)\n/.exec(block)?.[1] ?? `src/example-${index + 1}.ts`, block]),
+      blocks.map((block, index) => [/^\/\/ ((?:src|server)\/[\w/.-]+\.ts)\n/.exec(block)?.[1] ?? `src/example-${index + 1}.ts`, block]),
     );
     const result = await typecheck(sources);
     expect(result.output).toBe("");
     expect(result.exitCode).toBe(0);
+    // The one declaration file of the guide needs Vite's types: the fixture project compiles it, verbatim.
+    const viteEnv = /```text\n\/\/ src\/vite-env\.d\.ts\n([\s\S]*?)```/.exec(guide)?.[1];
+    expect(viteEnv).toBe(await Bun.file(join(REPO, "test/frontend-fixture/src/vite-env.d.ts")).text());
+  });
+
+  test("the package's declarations are the server's types, expanded: the same client, routes and codes", async () => {
+    // Both sides in one program that has the server's sources (and bun-types): the source types, read
+    // from the server, against the built declarations that a frontend gets.
+    const pkg = await builtPackage();
+    const dir = await mkdtemp(join(tmpdir(), "cmf-client-same-"));
+    try {
+      const source = join(REPO, "packages/client/src/index.ts");
+      const built = join(pkg, "dist/index.d.ts");
+      await writeFile(
+        join(dir, "same.ts"),
+        `import type * as Source from ${JSON.stringify(source)};
+import type * as Built from ${JSON.stringify(built)};
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Expect<T extends true> = T;
+export type Same = [
+  Expect<Equal<Built.ApiRoutes, Source.ApiRoutes>>,
+  Expect<Equal<Built.Client, Source.Client>>,
+  Expect<Equal<Built.ErrorCode, Source.ErrorCode>>,
+  Expect<Equal<Built.PublicUser, Source.PublicUser>>,
+  Expect<Equal<Built.Session, Source.Session>>,
+  Expect<Equal<Built.ClientOptions, Source.ClientOptions>>,
+];
+`,
+      );
+      const compilerOptions = {
+        target: "ESNext",
+        module: "Preserve",
+        moduleResolution: "bundler",
+        types: [join(REPO, "node_modules/bun-types")],
+        strict: true,
+        skipLibCheck: true,
+        noEmit: true,
+        resolveJsonModule: true,
+        allowImportingTsExtensions: true,
+      };
+      await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["same.ts", join(REPO, "src/assets.d.ts")] }));
+      const result = await runTsc(dir);
+      expect(result.output).toBe("");
+      expect(result.exitCode).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the package is versioned with the API, and its declarations import nothing from outside it", async () => {
+    const pkg = await builtPackage();
+    const api = await Bun.file(join(REPO, "package.json")).json();
+    expect((await Bun.file(join(pkg, "package.json")).json()).version).toBe(api.version);
+    const files = (await readdir(join(pkg, "dist"))).sort();
+    expect(files).toEqual(["index.d.ts", "index.js", "server-types.d.ts", "types.d.ts"]);
+    for (const file of files) {
+      const text = await Bun.file(join(pkg, "dist", file)).text();
+      const specifiers = [...text.matchAll(/(?:from|import\()\s*["']([^"']+)["']/g)].map((match) => match[1]);
+      expect({ file, outside: specifiers.filter((specifier) => !specifier?.startsWith("./")) }).toEqual({ file, outside: [] });
+    }
   });
 });

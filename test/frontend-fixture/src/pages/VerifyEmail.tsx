@@ -1,0 +1,42 @@
+import { useState } from 'react'
+import { api, GENERIC, OFFLINE } from '../lib/api.ts'
+import { navigate } from '../lib/navigation.ts'
+
+// Read once, then removed from the address bar: the token is sent only when the student clicks.
+const token = new URLSearchParams(window.location.search).get('token')
+if (token) window.history.replaceState(null, '', window.location.pathname)
+
+export function VerifyEmail() {
+  const [status, setStatus] = useState('')
+  const [problem, setProblem] = useState(token ? '' : 'This link is incomplete. Open the link from the email again.')
+  const [busy, setBusy] = useState(false)
+
+  async function confirm() {
+    if (!token) return
+    setBusy(true)
+    setProblem('')
+    const { data, error } = await api.api.auth['verify-email'].post({ token })
+    setBusy(false)
+    if (!error) return setStatus(`Thanks, ${data.user.firstName}: your email address is verified.`)
+    if (error.status === 'network') return setProblem(OFFLINE)
+    if (error.status === 400 && error.value.error.code === 'INVALID_TOKEN') return setProblem('This link is invalid, expired or already used.')
+    setProblem(GENERIC)
+  }
+
+  return (
+    <main>
+      <h1>Verify your email</h1>
+      {status ? (
+        <button type="button" onClick={() => navigate('/login')}>
+          Log in
+        </button>
+      ) : (
+        <button type="button" onClick={confirm} disabled={busy || !token}>
+          Confirm my email
+        </button>
+      )}
+      <p role="status">{status}</p>
+      <p role="alert">{problem}</p>
+    </main>
+  )
+}
