@@ -27,10 +27,7 @@ const auth = api.api.auth;
 
 type ErrorOf<R> = NonNullable<R extends { error: infer E } ? E : never>;
 /** The result's error, asserted to have `status`, and narrowed by it: its codes are those of that status. */
-function errorAt<R extends { error: unknown }, const S extends number>(
-  result: R,
-  status: S,
-): Extract<ErrorOf<R>, { status: S }> {
+function errorAt<R extends { error: unknown }, const S extends number>(result: R, status: S): Extract<ErrorOf<R>, { status: S }> {
   const error = result.error as Extract<ErrorOf<R>, { status: S }> | null;
   expect(error).not.toBeNull();
   expect(error?.status).toBe(status);
