@@ -1,6 +1,6 @@
-import { describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { createTestApp } from "../support/app";
-import { typecheck } from "./typecheck";
+import { builtPackage, typecheck } from "./typecheck";
 
 /**
  * The OpenAPI document (for REST clients) and the typed client (for the frontend) describe the same API:
@@ -86,6 +86,10 @@ ${lines.map((line) => `  ${line}`).join("\n")}
 `;
 }
 
+// Each check runs tsc (seconds on a loaded two-core machine); the package is built once, first.
+const TSC_TIMEOUT_MS = 60_000;
+beforeAll(() => builtPackage(), 120_000);
+
 describe("the OpenAPI document and the typed client agree", () => {
   test("the app serves exactly the documented routes (besides /swagger and /metrics)", () => {
     const served = routes.filter((route) => !undocumented(route.path)).map((route) => `${route.method.toLowerCase()} ${route.path}`);
@@ -103,28 +107,36 @@ describe("the OpenAPI document and the typed client agree", () => {
     }
   });
 
-  test("the client's types have the document's statuses, error codes, success fields and body fields", async () => {
-    const source = assertionsFromDocument();
-    // Not vacuous: one assertion per error code of every operation, at least.
-    expect(source.match(/CodeOf</g)?.length).toBeGreaterThanOrEqual(35);
-    const result = await typecheck({ "agreement.ts": source });
-    expect(result.output).toBe("");
-    expect(result.exitCode).toBe(0);
-  });
-
-  test("a client type that disagrees with the document fails that check", async () => {
-    // The same generator, against a document whose login 401 lists a code the endpoint cannot answer with.
-    const login = doc.paths["/api/auth/login"].post.responses["401"].content["application/json"].schema.properties.error.properties.code;
-    const original = login.enum;
-    login.enum = [...original, "EMAIL_NOT_VERIFIED"];
-    try {
+  test(
+    "the client's types have the document's statuses, error codes, success fields and body fields",
+    async () => {
       const source = assertionsFromDocument();
-      const line = source.split("\n").findIndex((text) => text.includes('CodeOf<Client["api"]["auth"]["login"]["post"], 401>')) + 1;
+      // Not vacuous: one assertion per error code of every operation, at least.
+      expect(source.match(/CodeOf</g)?.length).toBeGreaterThanOrEqual(35);
       const result = await typecheck({ "agreement.ts": source });
-      expect(result.exitCode).not.toBe(0);
-      expect(result.diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`)).toEqual([`agreement.ts:${line} TS2344`]);
-    } finally {
-      login.enum = original;
-    }
-  });
+      expect(result.output).toBe("");
+      expect(result.exitCode).toBe(0);
+    },
+    TSC_TIMEOUT_MS,
+  );
+
+  test(
+    "a client type that disagrees with the document fails that check",
+    async () => {
+      // The same generator, against a document whose login 401 lists a code the endpoint cannot answer with.
+      const login = doc.paths["/api/auth/login"].post.responses["401"].content["application/json"].schema.properties.error.properties.code;
+      const original = login.enum;
+      login.enum = [...original, "EMAIL_NOT_VERIFIED"];
+      try {
+        const source = assertionsFromDocument();
+        const line = source.split("\n").findIndex((text) => text.includes('CodeOf<Client["api"]["auth"]["login"]["post"], 401>')) + 1;
+        const result = await typecheck({ "agreement.ts": source });
+        expect(result.exitCode).not.toBe(0);
+        expect(result.diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`)).toEqual([`agreement.ts:${line} TS2344`]);
+      } finally {
+        login.enum = original;
+      }
+    },
+    TSC_TIMEOUT_MS,
+  );
 });

@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -39,7 +40,7 @@ export function builtPackage(): Promise<string> {
   built ??= mkdtemp(join(tmpdir(), "cmf-client-pkg-")).then(async (dir) => {
     await buildClient(join(dir, "dist"));
     await cp(join(REPO, "packages/client/package.json"), join(dir, "package.json"));
-    process.once("exit", () => void rm(dir, { recursive: true, force: true }));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   });
   return built;

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,53 +46,71 @@ const expectedErrors = (source: string) =>
     .split("\n")
     .flatMap((line, index) => [...line.matchAll(/\/\/ error (TS\d+)$/g)].map((match) => `fixture.ts:${index + 1} ${match[1]}`));
 
+// Each check runs tsc (seconds on a loaded two-core machine); the package is built once, first.
+const TSC_TIMEOUT_MS = 60_000;
+beforeAll(() => builtPackage(), 120_000);
+
 describe("the typed client's types", () => {
-  test("wrong bodies, codes, statuses and fields fail to compile, each where expected", async () => {
-    const result = await typecheck({ "fixture.ts": MISTAKES });
-    expect(result.exitCode).not.toBe(0);
-    const found = result.diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`);
-    expect(found.sort()).toEqual(expectedErrors(MISTAKES).sort());
-    // The messages name the offending literals: the types are precise, not merely present.
-    const messages = result.diagnostics.map((d) => d.message).join("\n");
-    expect(messages).toContain("firstNme");
-    expect(messages).toContain('"WRONG_PASSWORD"');
-    expect(messages).toContain('"EMAIL_NOT_VERIFIED"');
-    expect(messages).toContain("passwordHash");
-  });
+  test(
+    "wrong bodies, codes, statuses and fields fail to compile, each where expected",
+    async () => {
+      const result = await typecheck({ "fixture.ts": MISTAKES });
+      expect(result.exitCode).not.toBe(0);
+      const found = result.diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`);
+      expect(found.sort()).toEqual(expectedErrors(MISTAKES).sort());
+      // The messages name the offending literals: the types are precise, not merely present.
+      const messages = result.diagnostics.map((d) => d.message).join("\n");
+      expect(messages).toContain("firstNme");
+      expect(messages).toContain('"WRONG_PASSWORD"');
+      expect(messages).toContain('"EMAIL_NOT_VERIFIED"');
+      expect(messages).toContain("passwordHash");
+    },
+    TSC_TIMEOUT_MS,
+  );
 
-  test("correct usage compiles under the frontend's tsconfig (test/client/typed-usage.ts)", async () => {
-    const result = await typecheck({ "typed-usage.ts": await Bun.file(join(REPO, "test/client/typed-usage.ts")).text() });
-    expect(result.output).toBe("");
-    expect(result.exitCode).toBe(0);
-  });
+  test(
+    "correct usage compiles under the frontend's tsconfig (test/client/typed-usage.ts)",
+    async () => {
+      const result = await typecheck({ "typed-usage.ts": await Bun.file(join(REPO, "test/client/typed-usage.ts")).text() });
+      expect(result.output).toBe("");
+      expect(result.exitCode).toBe(0);
+    },
+    TSC_TIMEOUT_MS,
+  );
 
-  test("the TypeScript examples of docs/integration.md compile", async () => {
-    const guide = await Bun.file(join(REPO, "docs/integration.md")).text();
-    const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
-    expect(blocks.length).toBeGreaterThanOrEqual(5);
-    // A block whose first line is `// src/lib/api.ts` is that file (others import it); the rest get their own.
-    const sources = Object.fromEntries(
-      blocks.map((block, index) => [/^\/\/ ((?:src|server)\/[\w/.-]+\.ts)\n/.exec(block)?.[1] ?? `src/example-${index + 1}.ts`, block]),
-    );
-    const result = await typecheck(sources);
-    expect(result.output).toBe("");
-    expect(result.exitCode).toBe(0);
-    // The one declaration file of the guide needs Vite's types: the fixture project compiles it, verbatim.
-    const viteEnv = /```text\n\/\/ src\/vite-env\.d\.ts\n([\s\S]*?)```/.exec(guide)?.[1];
-    expect(viteEnv).toBe(await Bun.file(join(REPO, "test/frontend-fixture/src/vite-env.d.ts")).text());
-  });
+  test(
+    "the TypeScript examples of docs/integration.md compile",
+    async () => {
+      const guide = await Bun.file(join(REPO, "docs/integration.md")).text();
+      const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+      expect(blocks.length).toBeGreaterThanOrEqual(5);
+      // A block whose first line is `// src/lib/api.ts` is that file (others import it); the rest get their own.
+      const sources = Object.fromEntries(
+        blocks.map((block, index) => [/^\/\/ ((?:src|server)\/[\w/.-]+\.ts)\n/.exec(block)?.[1] ?? `src/example-${index + 1}.ts`, block]),
+      );
+      const result = await typecheck(sources);
+      expect(result.output).toBe("");
+      expect(result.exitCode).toBe(0);
+      // The one declaration file of the guide needs Vite's types: the fixture project compiles it, verbatim.
+      const viteEnv = /```text\n\/\/ src\/vite-env\.d\.ts\n([\s\S]*?)```/.exec(guide)?.[1];
+      expect(viteEnv).toBe(await Bun.file(join(REPO, "test/frontend-fixture/src/vite-env.d.ts")).text());
+    },
+    TSC_TIMEOUT_MS,
+  );
 
-  test("the package's declarations are the server's types, expanded: the same client, routes and codes", async () => {
-    // Both sides in one program that has the server's sources (and bun-types): the source types, read
-    // from the server, against the built declarations that a frontend gets.
-    const pkg = await builtPackage();
-    const dir = await mkdtemp(join(tmpdir(), "cmf-client-same-"));
-    try {
-      const source = join(REPO, "packages/client/src/index.ts");
-      const built = join(pkg, "dist/index.d.ts");
-      await writeFile(
-        join(dir, "same.ts"),
-        `import type * as Source from ${JSON.stringify(source)};
+  test(
+    "the package's declarations are the server's types, expanded: the same client, routes and codes",
+    async () => {
+      // Both sides in one program that has the server's sources (and bun-types): the source types, read
+      // from the server, against the built declarations that a frontend gets.
+      const pkg = await builtPackage();
+      const dir = await mkdtemp(join(tmpdir(), "cmf-client-same-"));
+      try {
+        const source = join(REPO, "packages/client/src/index.ts");
+        const built = join(pkg, "dist/index.d.ts");
+        await writeFile(
+          join(dir, "same.ts"),
+          `import type * as Source from ${JSON.stringify(source)};
 import type * as Built from ${JSON.stringify(built)};
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Expect<T extends true> = T;
@@ -105,37 +123,43 @@ export type Same = [
   Expect<Equal<Built.ClientOptions, Source.ClientOptions>>,
 ];
 `,
-      );
-      const compilerOptions = {
-        target: "ESNext",
-        module: "Preserve",
-        moduleResolution: "bundler",
-        types: [join(REPO, "node_modules/bun-types")],
-        strict: true,
-        skipLibCheck: true,
-        noEmit: true,
-        resolveJsonModule: true,
-        allowImportingTsExtensions: true,
-      };
-      await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["same.ts", join(REPO, "src/assets.d.ts")] }));
-      const result = await runTsc(dir);
-      expect(result.output).toBe("");
-      expect(result.exitCode).toBe(0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+        );
+        const compilerOptions = {
+          target: "ESNext",
+          module: "Preserve",
+          moduleResolution: "bundler",
+          types: [join(REPO, "node_modules/bun-types")],
+          strict: true,
+          skipLibCheck: true,
+          noEmit: true,
+          resolveJsonModule: true,
+          allowImportingTsExtensions: true,
+        };
+        await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["same.ts", join(REPO, "src/assets.d.ts")] }));
+        const result = await runTsc(dir);
+        expect(result.output).toBe("");
+        expect(result.exitCode).toBe(0);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    TSC_TIMEOUT_MS,
+  );
 
-  test("the package is versioned with the API, and its declarations import nothing from outside it", async () => {
-    const pkg = await builtPackage();
-    const api = await Bun.file(join(REPO, "package.json")).json();
-    expect((await Bun.file(join(pkg, "package.json")).json()).version).toBe(api.version);
-    const files = (await readdir(join(pkg, "dist"))).sort();
-    expect(files).toEqual(["index.d.ts", "index.js", "server-types.d.ts", "types.d.ts"]);
-    for (const file of files) {
-      const text = await Bun.file(join(pkg, "dist", file)).text();
-      const specifiers = [...text.matchAll(/(?:from|import\()\s*["']([^"']+)["']/g)].map((match) => match[1]);
-      expect({ file, outside: specifiers.filter((specifier) => !specifier?.startsWith("./")) }).toEqual({ file, outside: [] });
-    }
-  });
+  test(
+    "the package is versioned with the API, and its declarations import nothing from outside it",
+    async () => {
+      const pkg = await builtPackage();
+      const api = await Bun.file(join(REPO, "package.json")).json();
+      expect((await Bun.file(join(pkg, "package.json")).json()).version).toBe(api.version);
+      const files = (await readdir(join(pkg, "dist"))).sort();
+      expect(files).toEqual(["index.d.ts", "index.js", "server-types.d.ts", "types.d.ts"]);
+      for (const file of files) {
+        const text = await Bun.file(join(pkg, "dist", file)).text();
+        const specifiers = [...text.matchAll(/(?:from|import\()\s*["']([^"']+)["']/g)].map((match) => match[1]);
+        expect({ file, outside: specifiers.filter((specifier) => !specifier?.startsWith("./")) }).toEqual({ file, outside: [] });
+      }
+    },
+    TSC_TIMEOUT_MS,
+  );
 });
