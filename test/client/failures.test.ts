@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { createClient } from "@classmatefinder/api";
+import { builtPackage } from "./typecheck";
 
 // How the client reports what goes wrong below the API's own errors: no response at all, a response
 // that is not the API's, and the 503 it retries once by itself.
@@ -181,4 +183,20 @@ describe("requests", () => {
     expect(await Promise.resolve(auth)).toBe(auth);
     expect(calls).toEqual([]);
   });
+});
+
+describe("the built package (dist/index.js) behaves as its sources", () => {
+  test("network failure, 503 retry and a typed error through the shipped JavaScript", async () => {
+    const built: { createClient: typeof createClient } = await import(join(await builtPackage(), "dist/index.js"));
+    const offline = await built.createClient(`http://127.0.0.1:${closedPort()}`).api.auth.me.get();
+    expect(offline.error?.status).toBe("network");
+    const { calls, fetcher } = scripted(
+      () => busy("0"),
+      () =>
+        new Response(JSON.stringify({ error: { code: "INVALID_CREDENTIALS", message: "No." } }), { status: 401, headers: ERROR_HEADERS }),
+    );
+    const { error } = await built.createClient("http://api.test", { fetcher }).api.auth.login.post(LOGIN);
+    expect(calls.length).toBe(2);
+    expect(error).toEqual({ status: 401, value: { error: { code: "INVALID_CREDENTIALS", message: "No." } } } as any);
+  }, 120_000);
 });
