@@ -30,7 +30,7 @@ beforeAll(() => {
   binary = join(dir, "classmatefinder-backend");
   copyFileSync(join(dir, "build", "classmatefinder-backend"), binary);
   rmSync(join(dir, "build"), { recursive: true });
-});
+}, 120_000); // a full build: over 5 s on a loaded two-core machine (the preload's default timeout does not reach every file)
 
 /** Services started by a test: a failing test must not leave one running. */
 const services = new Set<ReturnType<typeof Bun.spawn>>();
