@@ -98,6 +98,17 @@ describe("JSON answers of the API at any status are its own", () => {
   });
 });
 
+describe("successes that are not the API's", () => {
+  test("a 200 HTML page (the base URL points at the frontend's own server) is an unexpected response", async () => {
+    const { fetcher } = scripted(
+      () => new Response("<!doctype html><div id=root>", { status: 200, headers: { "content-type": "text/html" } }),
+    );
+    const result = await createClient("http://localhost:5173", { fetcher }).api.auth.me.get();
+    expect(result.data).toBeNull();
+    expect(result.error).toEqual({ status: "unexpected", httpStatus: 200 });
+  });
+});
+
 describe("the built-in retry of a 503", () => {
   test("a 503 is sent once more after Retry-After; the second answer is the result", async () => {
     const { calls, fetcher } = scripted(() => busy("0"), session);

@@ -109,10 +109,18 @@ async function request(options: ClientOptions, outgoing: Outgoing, retried = fal
     return networkFailure(thrown);
   }
   const status = response.status;
-  const value = await readJson(response);
+  let value: unknown;
+  try {
+    value = await readJson(response);
+  } catch (thrown) {
+    return networkFailure(thrown); // the connection broke while the body arrived
+  }
+  // The API answers everything but a 204 with JSON; anything else came from something in between, e.g.
+  // a proxy's HTML error page, or a wrong base URL that serves the frontend's own index.html with 200.
+  if (value === undefined && status !== 204) {
+    return { data: null, error: { status: "unexpected", httpStatus: status }, status, response };
+  }
   if (status >= 200 && status < 300) return { data: value, error: null, status, response };
-  // The API answers every request with JSON; anything else came from something in between.
-  if (value === undefined) return { data: null, error: { status: "unexpected", httpStatus: status }, status, response };
   if (status !== 429 && status !== 503) return { data: null, error: { status, value }, status, response };
 
   const retryAfter = retryAfterSeconds(response);
@@ -133,11 +141,12 @@ function networkFailure(thrown: unknown) {
   return { data: null, error: { status: "network", cause }, status: null, response: null };
 }
 
-/** The parsed JSON body, `undefined` when there is none or it is not JSON. */
+/** The parsed JSON body, `undefined` when there is none or it is not JSON; rejects when reading fails. */
 async function readJson(response: Response): Promise<unknown> {
   if (!response.headers.get("content-type")?.includes("json")) return undefined;
+  const text = await response.text();
   try {
-    return await response.json();
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -154,10 +163,14 @@ function retryAfterSeconds(response: Response): number {
 function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const onAbort = () => {
       clearTimeout(timer);
-      reject(signal.reason);
-    });
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
