@@ -96,6 +96,7 @@ async function stopService(): Promise<void> {
   const stopped = await Promise.race([service.exited, Bun.sleep(5_000).then(() => false)]);
   if (stopped === false) service.kill("SIGKILL");
   await service.exited;
+  console.log(`service stopped: exit ${service.exitCode}, signal ${service.signalCode}`);
 }
 
 let profileDir = "";
