@@ -94,7 +94,10 @@ export const UserResult = t.Object(
  */
 const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 export const EMAIL_PATTERN = `^\\s*(?=\\S{1,254}\\s*$)[!#-?A-~]{1,64}@(?:${LABEL}\\.)+${LABEL}\\s*$`;
-const email = (description: string) => stringWithRules({ pattern: EMAIL_PATTERN, description, examples: [EXAMPLE_EMAIL] });
+const EMAIL_RULE =
+  "trimmed and lower-cased, then at most 254 characters: local@domain, the local part at most 64 printable ASCII characters without spaces or quotes, the domain dotted, each label at most 63 letters, digits and inner hyphens";
+const email = (description: string) =>
+  stringWithRules({ pattern: EMAIL_PATTERN, description: `${description}: ${EMAIL_RULE}`, examples: [EXAMPLE_EMAIL] });
 
 /** No control characters (C0, DEL, C1); whitespace around the value is trimmed, not counted. */
 const CONTROL = "\\u0000-\\u001F\\u007F-\\u009F";
@@ -109,13 +112,13 @@ const newPassword = (description: string) =>
     minLength: 1,
     maxLength: PASSWORD_MAX_LENGTH * 4,
     pattern: NO_NUL,
-    description: `${description}: ${NEW_PASSWORD_RULE}`,
+    description: `${description}: ${NEW_PASSWORD_RULE}. NFKC can change the length, so the bounds here are those of the value as sent.`,
     examples: [EXAMPLE_PASSWORD],
   });
 
 export const RegisterBody = t.Object(
   {
-    email: email("A university address (its domain must match UNIVERSITY_DOMAINS); trimmed and lower-cased; unique"),
+    email: email("A university address (its domain must match UNIVERSITY_DOMAINS, else 400 EMAIL_DOMAIN_NOT_ALLOWED), unique"),
     username: stringWithRules({
       minLength: 3,
       maxLength: 30,
@@ -148,7 +151,7 @@ export const RegisterBody = t.Object(
 );
 
 export const EmailBody = t.Object(
-  { email: email("The account's email address (trimmed and lower-cased)") },
+  { email: email("The account's email address") },
   { title: "EmailRequest", examples: [{ email: EXAMPLE_EMAIL }] },
 );
 
