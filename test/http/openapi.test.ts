@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { createTestApp } from "../support/app";
@@ -30,7 +30,10 @@ const operations = ENDPOINTS.map(([method, path]) => ({ method, path, operation:
 async function lint(cli: string, args: string[]): Promise<{ exitCode: number; stdout: string }> {
   // At a fixed path: Redocly's ignore file (.redocly.lint-ignore.yaml) names the file it applies to.
   mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
-  await Bun.write(join(ROOT, "test-artifacts/openapi.json"), JSON.stringify(doc, null, 2));
+  // Written aside and renamed: a run on the other database at the same moment never reads half a file.
+  const aside = join(ROOT, `test-artifacts/openapi.json.${process.pid}`);
+  await Bun.write(aside, JSON.stringify(doc, null, 2));
+  renameSync(aside, join(ROOT, "test-artifacts/openapi.json"));
   const child = Bun.spawn([process.execPath, "--bun", join(ROOT, "node_modules/.bin", cli), ...args, "test-artifacts/openapi.json"], {
     cwd: ROOT,
     env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true", NO_COLOR: "1" },
