@@ -1,6 +1,8 @@
 import { Elysia, t } from "elysia";
 import { requestContext } from "../http/request-context";
+import { withExamples } from "../http/schemas";
 import {
+  BusyOrUnavailable,
   ChangePasswordBody,
   EmailBody,
   errorResponse,
@@ -9,15 +11,16 @@ import {
   LoginBody,
   Message,
   PayloadTooLarge,
-  PublicUser,
   RateLimited,
   RegisterBody,
+  Registration,
   ResetPasswordBody,
-  ServiceBusy,
   Session,
   TokenBody,
   Unauthorized,
+  Unavailable,
   UnsupportedMediaType,
+  UserResult,
 } from "./schemas";
 import type { AuthService } from "./service";
 import { toPublicUser } from "./users";
@@ -25,12 +28,15 @@ import { toPublicUser } from "./users";
 const bearer = [{ bearerAuth: [] }];
 /**
  * The errors of every endpoint that reads a request body: 400 (invalid body), 413 (over 16 KiB), 415 (not
- * JSON), and 500 INTERNAL_ERROR, which is always possible; an endpoint with more codes at 400 overrides it.
- * Each error schema lists the exact codes of its status, so typed clients (Eden treaty) and the OpenAPI
- * document can rely on them. Errors are rendered by the HTTP plugin's onError, outside response validation.
+ * JSON), 500 INTERNAL_ERROR, which is always possible, and 503 SERVICE_UNAVAILABLE (no database); an endpoint
+ * with more codes at a status overrides it. Each error schema lists the exact codes of its status, so typed
+ * clients (Eden treaty) and the OpenAPI document can rely on them. Errors are rendered by the HTTP plugin's
+ * onError, outside response validation.
  */
-const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError };
+const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError, 503: Unavailable };
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
+const Accepted = withExamples(Message, { message: ACCEPTED });
+const PASSWORD_CHANGED = "Your password has been changed. Please log in again."; // reset-password's answer
 
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
 export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {
@@ -45,27 +51,29 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         // Before validation: every attempt counts, accepted or not.
         transform: ({ context }) => auth.limitClient(context, "register_client"),
         response: {
-          201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }),
+          201: Registration,
           ...bodyErrors,
           400: errorResponse(["VALIDATION_ERROR", "EMAIL_DOMAIN_NOT_ALLOWED"]),
           409: errorResponse(["EMAIL_TAKEN", "USERNAME_TAKEN"]),
           429: RateLimited,
-          503: ServiceBusy,
+          503: BusyOrUnavailable,
         },
         detail: {
+          operationId: "register",
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY.",
+            "Creates an unverified account and sends a verification email (the link's token is valid for 24 hours). An address is taken only by a verified account: registering an address whose account is still unverified replaces that account (its password, username and links stop working). Every invalid field is reported at once in `details`. Registration attempts are limited per client address (429 RATE_LIMITED).",
         },
       },
     )
     .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
       body: TokenBody,
       parse: "json",
-      response: { 200: t.Object({ user: PublicUser }), ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
+      response: { 200: UserResult, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
       detail: {
+        operationId: "verifyEmail",
         summary: "Verify an email address with the token from the email",
-        description: "Tokens are single use and expire after 24 hours. Errors: 400 INVALID_TOKEN, 400 VALIDATION_ERROR.",
+        description: "Tokens are single use and expire after 24 hours; an unknown, expired or used token is 400 INVALID_TOKEN.",
       },
     })
     .post(
@@ -78,8 +86,9 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         body: EmailBody,
         parse: "json",
         transform: ({ context }) => auth.limitClient(context, "resend_client"),
-        response: { 202: Message, ...bodyErrors, 429: RateLimited },
+        response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
         detail: {
+          operationId: "resendVerification",
           summary: "Send the verification email again",
           description:
             "Answers 202 with the same body for every well-formed address (no account enumeration); sending is throttled per account silently.",
@@ -95,17 +104,24 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         401: errorResponse(["INVALID_CREDENTIALS"]),
         403: errorResponse(["EMAIL_NOT_VERIFIED"]),
         429: RateLimited,
-        503: ServiceBusy,
+        503: BusyOrUnavailable,
       },
       detail: {
+        operationId: "login",
         summary: "Log in and get a JWT",
         description:
-          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY with Retry-After (password checking at capacity: retry after the given seconds; not counted as an attempt).",
+          "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY: password checking is at capacity; the attempt was not counted, retry after Retry-After seconds.",
       },
     })
     .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
-      response: { 200: t.Object({ user: PublicUser }), 401: Unauthorized, 500: InternalError },
-      detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
+      response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
+      detail: {
+        operationId: "getMe",
+        summary: "The logged-in user",
+        security: bearer,
+        description:
+          "401 UNAUTHORIZED (with WWW-Authenticate: Bearer) when the token is missing, malformed, expired, revoked by logout, older than the last password change or reset, or its user no longer exists.",
+      },
     })
     .post(
       "/logout",
@@ -117,6 +133,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
       {
         response: { 204: t.Void({ description: "Logged out: this token is rejected from now on" }), ...bodyErrors, 401: Unauthorized },
         detail: {
+          operationId: "logout",
           summary: "Revoke the presented token",
           security: bearer,
           description:
@@ -134,8 +151,9 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         body: EmailBody,
         parse: "json",
         transform: ({ context }) => auth.limitClient(context, "forgot_client"),
-        response: { 202: Message, ...bodyErrors, 429: RateLimited },
+        response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
         detail: {
+          operationId: "forgotPassword",
           summary: "Ask for a password reset email",
           description: "Answers 202 with the same body whether or not the account exists; throttled per account silently.",
         },
@@ -150,11 +168,17 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
       {
         body: ResetPasswordBody,
         parse: "json",
-        response: { 200: Message, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]), 503: ServiceBusy },
+        response: {
+          200: withExamples(Message, { message: PASSWORD_CHANGED }),
+          ...bodyErrors,
+          400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]),
+          503: BusyOrUnavailable,
+        },
         detail: {
+          operationId: "resetPassword",
           summary: "Set a new password with the token from the reset email",
           description:
-            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR, 503 SERVICE_BUSY (the token stays usable).",
+            "Every JWT issued before is rejected afterwards, and the user's other reset links stop working. 400 INVALID_TOKEN: unknown, older than 1 hour, or used. On 503 the token stays usable.",
         },
       },
     )
@@ -172,13 +196,15 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           ...bodyErrors,
           400: errorResponse(["INVALID_CURRENT_PASSWORD", "VALIDATION_ERROR"]),
           401: Unauthorized,
-          503: ServiceBusy,
+          429: RateLimited,
+          503: BusyOrUnavailable,
         },
         detail: {
+          operationId: "changePassword",
           summary: "Change the password (logged in)",
           security: bearer,
           description:
-            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 503 SERVICE_BUSY.",
+            "Returns a new JWT; every other JWT of the user and every outstanding reset link is rejected from then on. A wrong currentPassword (400 INVALID_CURRENT_PASSWORD) counts as a failed login of the account: past the limit, 429 RATE_LIMITED with Retry-After.",
         },
       },
     );

@@ -1,6 +1,9 @@
+import { Type } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
 import type { Clock } from "../clock";
 import type { Database } from "../db/database";
+import { InternalError } from "../http/error-schemas";
+import { withExamples } from "../http/schemas";
 import { VERSION } from "../version";
 
 const PING_TIMEOUT_MS = 1500;
@@ -39,12 +42,19 @@ export function databaseProbe(database: Database, timeoutMs = PING_TIMEOUT_MS): 
   };
 }
 
-const Readiness = t.Object({
-  status: t.Union([t.Literal("ok"), t.Literal("unavailable")]),
-  version: t.String(),
-  uptimeSeconds: t.Integer(),
-  checks: t.Object({ database: t.Union([t.Literal("ok"), t.Literal("error")]) }),
-});
+const Readiness = t.Object(
+  {
+    status: t.Union([t.Literal("ok"), t.Literal("unavailable")]),
+    version: t.String({ description: "The release (semantic version)" }),
+    // TypeBox's integer: Elysia's `t.Integer` also admits numeric strings, and the document said so.
+    uptimeSeconds: Type.Integer({ minimum: 0, description: "Whole seconds since the process started" }),
+    checks: t.Object({ database: t.Union([t.Literal("ok"), t.Literal("error")]) }, { additionalProperties: false }),
+  },
+  // As Elysia makes response objects when it compiles them, so the document does not change after a request.
+  { title: "Readiness", additionalProperties: false, description: "Whether the service and its database answer" },
+);
+const ready = { status: "ok", version: VERSION, uptimeSeconds: 12, checks: { database: "ok" } };
+const unready = { status: "unavailable", version: VERSION, uptimeSeconds: 12, checks: { database: "error" } };
 
 export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date }) {
   const databaseAnswers = databaseProbe(deps.database);
@@ -60,12 +70,27 @@ export function healthRoutes(deps: { database: Database; clock: Clock; startedAt
           : status(503, { status: "unavailable" as const, version: VERSION, uptimeSeconds, checks });
       },
       {
-        response: { 200: Readiness, 503: Readiness },
-        detail: { summary: "Readiness: the service and its database answer (within 2 s, even when the database hangs)" },
+        response: { 200: withExamples(Readiness, ready), 500: InternalError, 503: withExamples(Readiness, unready) },
+        detail: {
+          operationId: "getReadiness",
+          summary: "Readiness: the service and its database answer",
+          description:
+            "Pings the database with a short timeout: answers within 2 s even when the database hangs, 503 while it does not answer. No authentication, never rate-limited: for load balancers and monitoring.",
+        },
       },
     )
     .get("/health/live", () => ({ status: "ok" as const }), {
-      response: { 200: t.Object({ status: t.Literal("ok") }) },
-      detail: { summary: "Liveness: the process answers (does not touch the database)" },
+      response: {
+        200: t.Object(
+          { status: t.Literal("ok") },
+          { title: "Liveness", additionalProperties: false, description: "The process answers", examples: [{ status: "ok" }] },
+        ),
+        500: InternalError,
+      },
+      detail: {
+        operationId: "getLiveness",
+        summary: "Liveness: the process answers",
+        description: "Does not touch the database: 200 as long as the process can answer. For a supervisor deciding whether to restart it.",
+      },
     });
 }

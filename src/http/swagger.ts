@@ -6,8 +6,22 @@ import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 // Served by the service itself (and embedded in the compiled binary): the UI works without internet.
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { VERSION } from "../version";
+import { completeDocument } from "./openapi-document";
 
 const ASSETS = "/swagger/assets";
+const SPEC_PATH = "/swagger/json";
+
+const DESCRIPTION = `Authentication for ClassmateFinder: students register with a university email address, verify it through the emailed link, log in and get a JWT.
+
+Conventions of every endpoint:
+- Request bodies are JSON (\`Content-Type: application/json\`, else 415 UNSUPPORTED_MEDIA_TYPE), at most 16 KiB (else 413 PAYLOAD_TOO_LARGE); invalid JSON or a non-object is 400 VALIDATION_ERROR. Unknown body properties are ignored.
+- Every error is \`{ "error": { "code", "message", "details"? } }\` (the \`Error\` schema); \`details\` names each offending field of a VALIDATION_ERROR. Unknown paths and methods get 404 NOT_FOUND (the \`NotFound\` response); unexpected failures 500 INTERNAL_ERROR.
+- Every response carries \`X-Request-Id\` and \`X-Content-Type-Options: nosniff\`; responses under /api/auth/ carry \`Cache-Control: no-store\`.
+- 429 RATE_LIMITED and 503 SERVICE_BUSY / SERVICE_UNAVAILABLE carry \`Retry-After\` in whole seconds; 401 UNAUTHORIZED carries \`WWW-Authenticate: Bearer\`.
+- CORS: the origins listed in CORS_ORIGIN get CORS headers (preflights allow Authorization and Content-Type).
+- Timestamps are ISO-8601 strings in UTC.
+
+The examples work as they are against a development server (\`bun run dev\` allows .edu addresses): register, then log in (403 EMAIL_NOT_VERIFIED until the emailed link is used, then 200).`;
 
 // Importing @elysiajs/openapi replaces TypeBox's string formats (uuid, email, date, …) with zod checks
 // that build a new zod schema on every call: a quarter of the CPU of GET /api/auth/me, whose response
@@ -18,7 +32,15 @@ for (const [name, format] of Object.entries(fullFormats)) {
 }
 
 export function swaggerPlugin() {
+  // The generated document is cached by the plugin (a new object when routes were added), and so is ours.
+  const completed = new WeakMap<object, object>();
   return new Elysia({ name: "swagger" })
+    .onAfterHandle(({ path, responseValue }) => {
+      if (path !== SPEC_PATH || !responseValue || typeof responseValue !== "object") return;
+      const document = completed.get(responseValue) ?? completeDocument(responseValue);
+      completed.set(responseValue, document);
+      return document;
+    })
     .get(
       `${ASSETS}/swagger-ui-bundle.js`,
       () =>
@@ -42,28 +64,37 @@ export function swaggerPlugin() {
     .use(
       openapi({
         path: "/swagger",
-        specPath: "/swagger/json",
+        specPath: SPEC_PATH,
         provider: "swagger-ui",
         swagger: {
           cdn: `${ASSETS}/swagger-ui-bundle.js`,
           theme: `${ASSETS}/swagger-ui.css`,
           persistAuthorization: false,
           // Absolute, so the page also works when opened as /swagger/ (the plugin's default is relative).
-          ...({ url: "/swagger/json" } as object),
+          ...({ url: SPEC_PATH } as object),
         },
-        exclude: { paths: [/^\/swagger/, "/metrics"] },
+        exclude: { paths: [/^\/swagger/] },
         documentation: {
           info: {
             title: "ClassmateFinder API",
             version: VERSION,
-            description:
-              "Authentication for ClassmateFinder. Every error has the shape { error: { code, message, details? } }. Every response carries X-Request-Id; /api/auth responses carry Cache-Control: no-store. Bodies are JSON, at most 16 KiB (413 PAYLOAD_TOO_LARGE); other content types get 415 UNSUPPORTED_MEDIA_TYPE. Rate-limited requests get 429 RATE_LIMITED with Retry-After.",
+            description: DESCRIPTION,
+            contact: { name: "ClassmateFinder backend team", url: "https://classmatefinder.com" },
+            license: { name: "Proprietary", identifier: "LicenseRef-ClassmateFinder-Proprietary" },
           },
+          // Relative: "Try it out" goes to the server that served this document, wherever it runs.
+          servers: [{ url: "/", description: "The server that serves this document" }],
           tags: [
-            { name: "auth", description: "Registration, email verification, login, passwords" },
-            { name: "health", description: "Readiness and liveness" },
+            { name: "auth", description: "Registration, email verification, login, logout and passwords" },
+            { name: "health", description: "Readiness and liveness, for load balancers and supervisors" },
+            { name: "metrics", description: "Prometheus metrics, for monitoring" },
           ],
-          components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+          components: {
+            securitySchemes: {
+              bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "The token from login or change-password" },
+              metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when the service is configured with one" },
+            },
+          },
         },
       }),
     );

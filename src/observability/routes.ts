@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { Config } from "../config/config";
+import { InternalError, NotFound, Unauthorized } from "../http/error-schemas";
 import { ApiError } from "../http/errors";
 import type { Metrics } from "./metrics";
 
@@ -28,6 +29,21 @@ export function metricsRoutes(metrics: Metrics, config: Pick<Config, "metricsTok
       set.headers["content-type"] = contentType;
       return text;
     },
-    { detail: { hide: true } },
+    {
+      response: {
+        200: t.String({ description: "Prometheus text exposition format (text/plain; version=0.0.4)" }),
+        401: Unauthorized,
+        404: NotFound,
+        500: InternalError,
+      },
+      detail: {
+        operationId: "getMetrics",
+        tags: ["metrics"],
+        summary: "Prometheus metrics",
+        description:
+          "With METRICS_TOKEN set: needs `Authorization: Bearer <METRICS_TOKEN>` (else 401 with WWW-Authenticate). Without it: open in development and test, 404 in production (the route does not exist).",
+        security: token ? [{ metricsToken: [] }] : [],
+      },
+    },
   );
 }

@@ -94,18 +94,29 @@ function operation(method: string, path: string): Locator {
   return page.locator(`.opblock.opblock-${method}`).filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) });
 }
 
+/** Clicks "Execute" in an expanded operation in "Try it out" mode; returns the live response row. */
+async function execute(method: string, path: string): Promise<{ status?: string; body: string }> {
+  const block = operation(method, path);
+  // The answer to this click, not an earlier one still shown in the table.
+  const answered = page.waitForResponse(
+    (response) => new URL(response.url()).pathname === path && response.request().method() === method.toUpperCase(),
+  );
+  await block.getByRole("button", { name: "Execute" }).click();
+  const status = String((await answered).status());
+  const response = block.locator(".live-responses-table .response").first();
+  await response.locator(".response-col_status", { hasText: status }).waitFor({ timeout: 10_000 });
+  return {
+    status: (await response.locator(".response-col_status").textContent())?.trim(),
+    body: (await response.locator(".response-col_description").textContent()) ?? "",
+  };
+}
+
 /** Expands an operation, clicks "Try it out" then "Execute", and returns its live response row. */
 async function tryItOut(method: string, path: string): Promise<{ status?: string; body: string }> {
   const block = operation(method, path);
   await block.locator(".opblock-summary").first().click();
   await block.getByRole("button", { name: "Try it out" }).click();
-  await block.getByRole("button", { name: "Execute" }).click();
-  const response = block.locator(".live-responses-table .response").first();
-  await response.waitFor({ timeout: 10_000 });
-  return {
-    status: (await response.locator(".response-col_status").textContent())?.trim(),
-    body: (await response.locator(".response-col_description").textContent()) ?? "",
-  };
+  return execute(method, path);
 }
 
 async function api(method: string, path: string, body: unknown): Promise<any> {
@@ -114,15 +125,20 @@ async function api(method: string, path: string, body: unknown): Promise<any> {
   return res.json();
 }
 
-/** Registers, verifies (token from the log transport's line on stdout) and logs in; returns the JWT. */
-async function loggedInUser(email: string): Promise<string> {
-  await api("POST", "/api/auth/register", { email, username: "browsercheck", password: "TestPass123", firstName: "Browser" });
+/** The verification link that the log transport wrote for `email` (one JSON line on the service's stdout). */
+async function verificationToken(email: string): Promise<string> {
   const link = await waitFor("the verification email in the service's log", () => {
     const lines = serviceOutput.split("\n").slice(0, -1); // complete lines only
     const mails = lines.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line).email);
-    return mails.find((mail) => mail?.to === email && mail.kind === "verify_email")?.link as string | undefined;
+    return mails.findLast((mail) => mail?.to === email && mail.kind === "verify_email")?.link as string | undefined;
   });
-  await api("POST", "/api/auth/verify-email", { token: new URL(link).searchParams.get("token") });
+  return new URL(link).searchParams.get("token") as string;
+}
+
+/** Registers, verifies (token from the log transport's line on stdout) and logs in; returns the JWT. */
+async function loggedInUser(email: string): Promise<string> {
+  await api("POST", "/api/auth/register", { email, username: "browsercheck", password: "TestPass123", firstName: "Browser" });
+  await api("POST", "/api/auth/verify-email", { token: await verificationToken(email) });
   return (await api("POST", "/api/auth/login", { email, password: "TestPass123" })).token;
 }
 
@@ -171,7 +187,7 @@ describe("Swagger UI in Chromium", () => {
   test("loads the spec and shows every operation of /swagger/json", async () => {
     const spec = (await (await fetch(`${origin}/swagger/json`)).json()) as { paths: Record<string, object> };
     const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, path })));
-    expect(operations.length).toBe(11);
+    expect(operations.length).toBe(12);
     expect(requests.has("/swagger/json")).toBe(true);
     await expect(page.locator(".info .title").textContent()).resolves.toContain("ClassmateFinder API");
     expect(await page.locator(".opblock").count()).toBe(operations.length);
@@ -201,6 +217,23 @@ describe("Swagger UI in Chromium", () => {
     expect(status).toBe("200");
     expect(body).toContain("browser.check@mit.edu");
     expect(requests.get("/api/auth/me")).toBe(`Bearer ${jwt}`);
+  });
+
+  test('"Try it out" on register and login with their examples: 201, then 403 until verified, then 200', async () => {
+    const spec = (await (await fetch(`${origin}/swagger/json`)).json()) as any;
+    const example = spec.paths["/api/auth/register"].post.requestBody.content["application/json"].example;
+    const registered = await tryItOut("post", "/api/auth/register");
+    expect(registered.status).toBe("201");
+    expect(registered.body).toContain(`"email": "${example.email}"`);
+
+    const unverified = await tryItOut("post", "/api/auth/login");
+    expect(unverified.status).toBe("403");
+    expect(unverified.body).toContain("EMAIL_NOT_VERIFIED");
+
+    await api("POST", "/api/auth/verify-email", { token: await verificationToken(example.email) });
+    const loggedIn = await execute("post", "/api/auth/login");
+    expect(loggedIn.status).toBe("200");
+    expect(loggedIn.body).toContain('"tokenType": "Bearer"');
   });
 
   test("the page needs nothing but the service (no CDN) and throws no errors", () => {

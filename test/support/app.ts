@@ -6,6 +6,7 @@ import type { Database } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
 import { openTestDatabase } from "./database";
+import { conformanceTo, type ResponseConformance } from "./openapi-conformance";
 
 export const PASSWORD = "TestPass123";
 export const TEST_HASHER = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
@@ -34,6 +35,27 @@ export interface TestAppOptions {
   hasher?: PasswordHasher;
 }
 
+const documents = new Map<string, Promise<unknown>>();
+
+/**
+ * The OpenAPI document that the service serves with this configuration, from an instance of its own (with
+ * SWAGGER_ENABLED on): fetching it from the app under test would add a request line and metrics to its own.
+ */
+function documentServedWith(config: Config, database: Database): Promise<unknown> {
+  const key = JSON.stringify(config);
+  let document = documents.get(key);
+  if (!document) {
+    const documented = createApp({
+      config: { ...config, swaggerEnabled: true },
+      database, // generating the document does not touch it
+      logger: createLogger({ logLevel: "silent" }),
+    });
+    document = documented.app.handle(new Request("http://localhost/swagger/json")).then((response) => response.json());
+    documents.set(key, document);
+  }
+  return document;
+}
+
 /** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
 export async function createTestApp(options: TestAppOptions = {}) {
   const config: Config = parseConfig({
@@ -58,6 +80,17 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const hasher = options.hasher ?? TEST_HASHER;
   const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher });
   const { app, outbox } = built;
+
+  // Every response of this app is held against the OpenAPI document that its configuration serves; one that
+  // does not conform fails the request, and so the test that made it (test/support/openapi-conformance.ts).
+  const handle = app.handle;
+  let conformance: Promise<ResponseConformance> | undefined;
+  app.handle = async (request: Request) => {
+    const response = await handle(request);
+    conformance ??= documentServedWith(config, database).then(conformanceTo);
+    await (await conformance).check(request, response);
+    return response;
+  };
 
   async function call(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...init.headers };
