@@ -1,5 +1,8 @@
-import { Elysia, t } from "elysia";
+import { Elysia, type TSchema, t } from "elysia";
+import { checkBodyShape } from "../http/body-shape";
+import { ApiError } from "../http/errors";
 import { requestContext } from "../http/request-context";
+import { AuthError, type AuthErrorCode } from "./errors";
 import {
   ChangePasswordBody,
   EmailBody,
@@ -32,18 +35,60 @@ const bearer = [{ bearerAuth: [] }];
 const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError };
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
 
+const STATUS: Record<AuthErrorCode, number> = {
+  VALIDATION_ERROR: 400,
+  EMAIL_DOMAIN_NOT_ALLOWED: 400,
+  INVALID_TOKEN: 400,
+  INVALID_CURRENT_PASSWORD: 400,
+  INVALID_CREDENTIALS: 401,
+  UNAUTHORIZED: 401,
+  EMAIL_NOT_VERIFIED: 403,
+  EMAIL_TAKEN: 409,
+  USERNAME_TAKEN: 409,
+  RATE_LIMITED: 429,
+  SERVICE_BUSY: 503,
+};
+
+/** The HTTP edge of the account rules: each domain error becomes its status, details and headers. */
+function toHttp(error: unknown): never {
+  if (!(error instanceof AuthError)) throw error;
+  const headers: Record<string, string> = {};
+  if (error.data.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.data.retryAfterSeconds);
+  if (error.code === "UNAUTHORIZED") headers["WWW-Authenticate"] = 'Bearer realm="classmatefinder"';
+  throw new ApiError(STATUS[error.code], error.code, error.message, error.data.fields, headers);
+}
+const edge = <T>(work: Promise<T>): Promise<T> => work.catch(toHttp);
+
+/** Before validation: the fields this body schema reads must be plain strings (see checkBodyShape). */
+const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
+  const fields = Object.keys(schema.properties);
+  return (body: unknown) => checkBodyShape(body, fields);
+};
+const shapes = {
+  register: shapeOf(RegisterBody),
+  token: shapeOf(TokenBody),
+  email: shapeOf(EmailBody),
+  login: shapeOf(LoginBody),
+  reset: shapeOf(ResetPasswordBody),
+  change: shapeOf(ChangePasswordBody),
+};
+
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
 export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
     .derive(({ request, server }) => ({ context: requestContext(request, server, options.trustProxy) }))
     .post(
       "/register",
-      async ({ body, context, status }) => status(201, { user: await auth.register(context, body), verificationRequired: true as const }),
+      async ({ body, context, status }) =>
+        status(201, { user: await edge(auth.register(context, body)), verificationRequired: true as const }),
       {
         body: RegisterBody,
         parse: "json",
         // Before validation: every attempt counts, accepted or not.
-        transform: ({ context }) => auth.limitClient(context, "register_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "register_client"));
+          shapes.register(body);
+        },
         response: {
           201: t.Object({ user: PublicUser, verificationRequired: t.Literal(true) }),
           ...bodyErrors,
@@ -59,9 +104,10 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
+    .post("/verify-email", async ({ body, context }) => ({ user: await edge(auth.verifyEmail(context, body.token)) }), {
       body: TokenBody,
       parse: "json",
+      transform: ({ body }) => shapes.token(body),
       response: { 200: t.Object({ user: PublicUser }), ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
       detail: {
         summary: "Verify an email address with the token from the email",
@@ -71,13 +117,16 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/resend-verification",
       async ({ body, context, status }) => {
-        await auth.resendVerification(context, body.email);
+        await edge(auth.resendVerification(context, body.email));
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
-        transform: ({ context }) => auth.limitClient(context, "resend_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "resend_client"));
+          shapes.email(body);
+        },
         response: { 202: Message, ...bodyErrors, 429: RateLimited },
         detail: {
           summary: "Send the verification email again",
@@ -86,9 +135,10 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/login", ({ body, context }) => auth.login(context, body.email, body.password), {
+    .post("/login", ({ body, context }) => edge(auth.login(context, body.email, body.password)), {
       body: LoginBody,
       parse: "json",
+      transform: ({ body }) => shapes.login(body),
       response: {
         200: Session,
         ...bodyErrors,
@@ -103,15 +153,19 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY with Retry-After (password checking at capacity: retry after the given seconds; not counted as an attempt).",
       },
     })
-    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
-      response: { 200: t.Object({ user: PublicUser }), 401: Unauthorized, 500: InternalError },
-      detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
-    })
+    .get(
+      "/me",
+      async ({ headers, context }) => ({ user: toPublicUser((await edge(auth.authenticate(context, headers.authorization))).user) }),
+      {
+        response: { 200: t.Object({ user: PublicUser }), 401: Unauthorized, 500: InternalError },
+        detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
+      },
+    )
     .post(
       "/logout",
       async ({ headers, context, status }) => {
-        const { user, claims } = await auth.authenticate(context, headers.authorization);
-        await auth.logout(context, user, claims);
+        const { user, claims } = await edge(auth.authenticate(context, headers.authorization));
+        await edge(auth.logout(context, user, claims));
         return status(204, undefined);
       },
       {
@@ -127,13 +181,16 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/forgot-password",
       async ({ body, context, status }) => {
-        await auth.forgotPassword(context, body.email);
+        await edge(auth.forgotPassword(context, body.email));
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
-        transform: ({ context }) => auth.limitClient(context, "forgot_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "forgot_client"));
+          shapes.email(body);
+        },
         response: { 202: Message, ...bodyErrors, 429: RateLimited },
         detail: {
           summary: "Ask for a password reset email",
@@ -144,12 +201,13 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/reset-password",
       async ({ body, context }) => {
-        await auth.resetPassword(context, body.token, body.password);
+        await edge(auth.resetPassword(context, body.token, body.password));
         return { message: "Your password has been changed. Please log in again." };
       },
       {
         body: ResetPasswordBody,
         parse: "json",
+        transform: ({ body }) => shapes.reset(body),
         response: { 200: Message, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]), 503: ServiceBusy },
         detail: {
           summary: "Set a new password with the token from the reset email",
@@ -161,24 +219,26 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/change-password",
       async ({ body, headers, context }) => {
-        const { user } = await auth.authenticate(context, headers.authorization);
-        return auth.changePassword(context, user, body.currentPassword, body.newPassword);
+        const { user } = await edge(auth.authenticate(context, headers.authorization));
+        return edge(auth.changePassword(context, user, body.currentPassword, body.newPassword));
       },
       {
         body: ChangePasswordBody,
         parse: "json",
+        transform: ({ body }) => shapes.change(body),
         response: {
           200: Session,
           ...bodyErrors,
           400: errorResponse(["INVALID_CURRENT_PASSWORD", "VALIDATION_ERROR"]),
           401: Unauthorized,
+          429: RateLimited,
           503: ServiceBusy,
         },
         detail: {
           summary: "Change the password (logged in)",
           security: bearer,
           description:
-            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 503 SERVICE_BUSY.",
+            "Returns a new JWT; every other JWT of the user and every outstanding reset link are rejected from then on. A wrong current password counts as a failed login of the account. Of concurrent changes with one token exactly one succeeds. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY.",
         },
       },
     );

@@ -13,7 +13,9 @@ export interface Config {
   port: number;
   host: string;
   database: DatabaseConfig;
-  jwt: { secret: string; generated: boolean; expiresInSeconds: number };
+  jwt: JwtConfig;
+  /** Keys the data at rest (audit emailHash, rate-limit keys, queued email links); see parseDataSecret. */
+  dataSecret: { secret: string; fromJwtSecret: boolean };
   /** Exact origins allowed by CORS; `["*"]` means any (development only). */
   corsOrigins: string[];
   /** Normalised domain suffixes without a leading dot (`edu`, `ualberta.ca`). */
@@ -28,6 +30,15 @@ export interface Config {
   rateLimits: RateLimits;
   passwordHashing: PasswordHashing;
   sentry: { dsn: string | null; environment: string | null };
+}
+
+export interface JwtConfig {
+  /** Signs new tokens. */
+  secret: string;
+  /** Still accepted for tokens signed before a rotation, until they expire (JWT_PREVIOUS_SECRETS). */
+  previousSecrets: string[];
+  generated: boolean;
+  expiresInSeconds: number;
 }
 
 export interface PasswordHashing {
@@ -106,7 +117,8 @@ export function parseConfig(env: Env): Config {
   const port = parsePort(get("PORT") ?? "5000");
   const host = get("HOST") ?? "0.0.0.0";
   const database = parseDatabaseUrl(get("DATABASE_URL"), production);
-  const jwt = parseJwt(get("JWT_SECRET"), get("JWT_EXPIRES_IN") ?? "7d", production);
+  const jwt = parseJwt(get("JWT_SECRET"), get("JWT_PREVIOUS_SECRETS"), get("JWT_EXPIRES_IN") ?? "7d", production);
+  const dataSecret = parseDataSecret(get("DATA_SECRET"), jwt, production);
   const corsOrigins = parseCorsOrigins(get("CORS_ORIGIN"), nodeEnv);
   const universityDomains = parseDomains(get("UNIVERSITY_DOMAINS") ?? ".edu");
   const appUrl = parseAppUrl(get("APP_URL"), corsOrigins, port);
@@ -121,6 +133,7 @@ export function parseConfig(env: Env): Config {
     host,
     database,
     jwt,
+    dataSecret,
     corsOrigins,
     universityDomains,
     appUrl,
@@ -233,22 +246,51 @@ function parseDatabaseUrl(value: string | undefined, production: boolean): Datab
   throw new ConfigError("DATABASE_URL", "must start with postgres://, postgresql:// or file:");
 }
 
-function parseJwt(secret: string | undefined, expiresIn: string, production: boolean): Config["jwt"] {
+function parseJwt(secret: string | undefined, previous: string | undefined, expiresIn: string, production: boolean): JwtConfig {
   const expiresInSeconds = parseDurationSeconds(expiresIn);
   if (expiresInSeconds === null) {
     throw new ConfigError("JWT_EXPIRES_IN", `must look like 7d, 12h, 15m, 45s or a number of seconds (got "${expiresIn}")`);
   }
+  const previousSecrets = (previous ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   if (secret === undefined) {
     if (production) throw new ConfigError("JWT_SECRET", "is required in production (generate one: openssl rand -hex 64)");
-    return { secret: randomBytes(48).toString("base64url"), generated: true, expiresInSeconds };
+    return { secret: randomBytes(48).toString("base64url"), previousSecrets, generated: true, expiresInSeconds };
   }
   if (production) {
-    if (JWT_SECRET_PLACEHOLDERS.has(secret.toLowerCase()) || /^<.*>$/.test(secret)) {
-      throw new ConfigError("JWT_SECRET", "is a placeholder; generate a real secret: openssl rand -hex 64");
-    }
-    if (secret.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters in production");
+    checkSecretStrength("JWT_SECRET", secret);
+    for (const old of previousSecrets) checkSecretStrength("JWT_PREVIOUS_SECRETS", old);
   }
-  return { secret, generated: false, expiresInSeconds };
+  if (previousSecrets.includes(secret)) throw new ConfigError("JWT_PREVIOUS_SECRETS", "must not contain the current JWT_SECRET");
+  return { secret, previousSecrets, generated: false, expiresInSeconds };
+}
+
+function checkSecretStrength(variable: string, secret: string) {
+  if (JWT_SECRET_PLACEHOLDERS.has(secret.toLowerCase()) || /^<.*>$/.test(secret)) {
+    throw new ConfigError(variable, "is a placeholder; generate a real secret: openssl rand -hex 64");
+  }
+  if (secret.length < 32) throw new ConfigError(variable, "must be at least 32 characters in production");
+}
+
+/**
+ * DATA_SECRET keys what is stored or logged (audit emailHash, rate-limit keys, encrypted email links),
+ * so rotating JWT_SECRET changes none of it. Unset, it is JWT_SECRET, as the audit hash was keyed before
+ * it existed; a production rotation (JWT_PREVIOUS_SECRETS set) must pin it to the old JWT_SECRET first.
+ */
+function parseDataSecret(value: string | undefined, jwt: JwtConfig, production: boolean): Config["dataSecret"] {
+  if (value !== undefined) {
+    if (production) checkSecretStrength("DATA_SECRET", value);
+    return { secret: value, fromJwtSecret: false };
+  }
+  if (production && jwt.previousSecrets.length > 0) {
+    throw new ConfigError(
+      "DATA_SECRET",
+      "is required when JWT_PREVIOUS_SECRETS is set: set it to the JWT_SECRET in use before the rotation (see README, rotating secrets)",
+    );
+  }
+  return { secret: jwt.secret, fromJwtSecret: true };
 }
 
 function parseOrigin(variable: string, value: string): string {
@@ -320,11 +362,27 @@ function parseSmtpUrl(value: string | undefined, required: boolean): string | nu
 
 /** The configuration as `check` prints it: secrets replaced. */
 export function redactedConfig(config: Config): Record<string, unknown> {
-  const redactUrl = (value: string) => value.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+  // As URL parsers read it: the authority ends at the first / ? #, and its credentials at its last `@`
+  // (a password may hold `@`). Everything after the user name is replaced.
+  const redactUrl = (value: string) => {
+    const start = value.indexOf("//") + 2;
+    if (start < 2) return value;
+    const authorityEnd = value.slice(start).search(/[/?#]/);
+    const authority = authorityEnd < 0 ? value.slice(start) : value.slice(start, start + authorityEnd);
+    const at = authority.lastIndexOf("@");
+    if (at < 0) return value;
+    const user = authority.slice(0, at).split(":")[0];
+    return `${value.slice(0, start)}${user}:***${value.slice(start + at)}`;
+  };
   return {
     ...config,
     database: { ...config.database, url: redactUrl(config.database.url) },
-    jwt: { secret: config.jwt.generated ? "(random per process)" : "***", expiresInSeconds: config.jwt.expiresInSeconds },
+    jwt: {
+      secret: config.jwt.generated ? "(random per process)" : "***",
+      previousSecrets: config.jwt.previousSecrets.map(() => "***"),
+      expiresInSeconds: config.jwt.expiresInSeconds,
+    },
+    dataSecret: config.dataSecret.fromJwtSecret ? "(JWT_SECRET)" : "***",
     mail: { ...config.mail, smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl) },
     metricsToken: config.metricsToken ? "***" : null,
     sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Logger } from "pino";
+import type { Keys } from "../auth/keys";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
@@ -15,18 +16,24 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(2000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
 }
 
-/** Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. */
+/**
+ * Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. The
+ * recipient and the link are sealed (the database files never hold them in clear); the keyed hash of the
+ * address serves the per-address throttling.
+ */
 export async function queueEmail(
   tx: Queryable,
   database: Database,
+  keys: Keys,
   email: { userId: string; kind: EmailKind; recipient: string; link: string; now: Date },
 ): Promise<void> {
   await tx.insert(database.tables.emailOutbox).values({
     id: crypto.randomUUID(),
     userId: email.userId,
     kind: email.kind,
-    recipient: email.recipient,
-    link: email.link,
+    recipient: keys.seal(email.recipient),
+    recipientHash: recipientHash(keys, email.recipient),
+    link: keys.seal(email.link),
     status: "pending",
     attempts: 0,
     nextAttemptAt: email.now,
@@ -34,18 +41,33 @@ export async function queueEmail(
   });
 }
 
-/** How many emails of this kind were queued for the account since `since` (per-account throttling). */
-export async function emailsQueuedSince(tx: Queryable, database: Database, userId: string, kind: EmailKind, since: Date) {
+export const recipientHash = (keys: Keys, address: string) => `h:${keys.bookkeepingHash(`outbox-recipient:${address}`)}`;
+
+/**
+ * How many emails of this kind were queued for the address since `since` (per-account throttling, by
+ * address so that replacing a pending account does not reset it).
+ */
+export async function emailsQueuedSince(tx: Queryable, database: Database, keys: Keys, address: string, kind: EmailKind, since: Date) {
   const { emailOutbox } = database.tables;
   const [row] = await tx
     .select({ n: count() })
     .from(emailOutbox)
-    .where(and(eq(emailOutbox.userId, userId), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
+    .where(and(eq(emailOutbox.recipientHash, recipientHash(keys, address)), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
   return row?.n ?? 0;
+}
+
+/** The pending emails of an account that is being replaced: never sent, still counted by the throttle. */
+export async function cancelPendingEmails(tx: Queryable, database: Database, userId: string) {
+  const { emailOutbox } = database.tables;
+  await tx
+    .update(emailOutbox)
+    .set({ status: "cancelled", link: null, recipient: sql`coalesce(${emailOutbox.recipientHash}, '')` })
+    .where(and(eq(emailOutbox.userId, userId), eq(emailOutbox.status, "pending")));
 }
 
 export interface OutboxDeps {
   database: Database;
+  keys: Keys;
   transport: MailTransport;
   clock: Clock;
   config: Config;
@@ -139,7 +161,7 @@ export class OutboxWorker {
   }
 
   private async deliverBatch(): Promise<number> {
-    const { database, transport, clock, config, logger } = this.deps;
+    const { database, transport, clock, config, logger, keys } = this.deps;
     const { emailOutbox } = database.tables;
     const claimed = await this.claim(clock.now());
     for (const row of claimed) {
@@ -150,23 +172,37 @@ export class OutboxWorker {
         await finish({ status: "failed", lockedUntil: null, lastError: "no link" });
         continue;
       }
+      // Once delivered or abandoned, only the keyed hash of the address stays (bookkeeping).
+      const forgotten = { link: null, recipient: row.recipientHash ?? "" };
+      let to: string;
+      let link: string;
+      try {
+        to = keys.open(row.recipient);
+        link = keys.open(row.link);
+      } catch {
+        // Sealed with another DATA_SECRET: nobody can read it any more.
+        await finish({ status: "failed", ...forgotten, lockedUntil: null, lastError: "sealed with another DATA_SECRET" });
+        logger.error({ emailId: row.id, kind }, "email outbox: cannot unseal the email (was DATA_SECRET changed?)");
+        this.deps.onResult?.(kind, "failed");
+        continue;
+      }
       const message = renderEmail({
         kind,
-        to: row.recipient,
+        to,
         from: config.mail.from,
-        link: row.link,
+        link,
         lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
       });
       try {
         await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
-        await finish({ status: "sent", link: null, sentAt: clock.now(), lockedUntil: null, lastError: null });
+        await finish({ status: "sent", ...forgotten, sentAt: clock.now(), lockedUntil: null, lastError: null });
         this.deps.onResult?.(kind, "sent");
       } catch (error) {
         const now = clock.now();
         const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);
         if (now.getTime() - row.createdAt.getTime() >= GIVE_UP_AFTER_MS) {
-          await finish({ status: "failed", link: null, lockedUntil: null, lastError: reason });
+          await finish({ status: "failed", ...forgotten, lockedUntil: null, lastError: reason });
           logger.error({ emailId: row.id, kind, attempts: row.attempts, reason }, "email outbox: giving up after 24 hours");
           this.deps.onResult?.(kind, "failed");
         } else {
