@@ -19,6 +19,13 @@ for (const [name, format] of Object.entries(fullFormats)) {
 
 export function swaggerPlugin() {
   return new Elysia({ name: "swagger" })
+    .onRequest(({ request, set }) => {
+      // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
+      if (new URL(request.url).pathname.startsWith("/swagger")) {
+        set.headers["x-frame-options"] = "DENY";
+        set.headers["content-security-policy"] = "frame-ancestors 'none'";
+      }
+    })
     .get(
       `${ASSETS}/swagger-ui-bundle.js`,
       () =>
