@@ -12,6 +12,9 @@ import type { UserRow } from "./users";
  * JWT issued before (token version) and every outstanding reset link of the account.
  */
 export class Passwords extends AuthRules {
+  /** Per account, the tail of the password changes running in this process (see changePassword). */
+  private readonly changes = new Map<string, Promise<unknown>>();
+
   constructor(
     deps: AuthDeps,
     private readonly accounts: Accounts,
@@ -69,19 +72,40 @@ export class Passwords extends AuthRules {
   /**
    * A wrong current password counts as a failed login of the account (a stolen token cannot be used to
    * guess it), and the change applies only to the token version it was authenticated with: of concurrent
-   * changes with one token exactly one succeeds, the others find their token stale.
+   * changes with one token exactly one succeeds, the others find their token stale (401). The changes of
+   * one account run one after another in a process, so those others neither count as attempts nor take
+   * more than one hashing slot; across instances the conditional update still lets only one win.
    */
-  async changePassword(context: RequestContext, user: UserRow, currentPassword: string, newPassword: string): Promise<Session> {
+  changePassword(context: RequestContext, user: UserRow, currentPassword: string, newPassword: string): Promise<Session> {
+    const previous = this.changes.get(user.id) ?? Promise.resolve();
+    const run = previous.then(() => this.changeOnce(context, user, currentPassword, newPassword));
+    const tail = run.catch(() => undefined);
+    this.changes.set(user.id, tail);
+    void tail.then(() => {
+      if (this.changes.get(user.id) === tail) this.changes.delete(user.id);
+    });
+    return run;
+  }
+
+  private async changeOnce(
+    context: RequestContext,
+    authenticated: UserRow,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<Session> {
     const fail = (error: AuthError) => {
       this.emit(context, {
         event: "password_change",
         outcome: "failure",
         reason: error.code.toLowerCase(),
-        userId: user.id,
-        email: user.email,
+        userId: authenticated.id,
+        email: authenticated.email,
       });
       return error;
     };
+    // A change that finished while this one waited made its token stale.
+    const user = await this.findUserById(authenticated.id);
+    if (!user || user.tokenVersion !== authenticated.tokenVersion) throw fail(new AuthError("UNAUTHORIZED"));
     const accountKey = accountLoginKey(user.email);
     const check = await this.withHashSlot(async () => {
       await this.enforceLimit(context, accountKey, "login_account", "password_change", user.email);
