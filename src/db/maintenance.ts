@@ -1,4 +1,5 @@
-import { and, eq, gt, isNotNull, isNull, lt, ne, notExists, or } from "drizzle-orm";
+import { and, eq, gt, isNotNull, isNull, lt, notExists, notInArray, or } from "drizzle-orm";
+import { WAITING } from "../mail/outbox";
 import type { Database } from "./database";
 
 const DAY_MS = 86400_000;
@@ -25,6 +26,6 @@ export async function deleteExpiredRows(database: Database, now: Date): Promise<
       .where(or(lt(emailTokens.expiresAt, weekAgo), and(isNotNull(emailTokens.usedAt), lt(emailTokens.usedAt, weekAgo))));
     await tx
       .delete(emailOutbox)
-      .where(and(ne(emailOutbox.status, "pending"), lt(emailOutbox.createdAt, new Date(now.getTime() - 30 * DAY_MS))));
+      .where(and(notInArray(emailOutbox.status, [...WAITING]), lt(emailOutbox.createdAt, new Date(now.getTime() - 30 * DAY_MS))));
   });
 }

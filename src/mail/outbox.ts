@@ -12,6 +12,13 @@ const LEASE_MS = 60_000;
 const BATCH_SIZE = 10;
 
 /** Delay before the n-th retry: 2 s, 4 s, 8 s … capped at 5 minutes. */
+/**
+ * Emails waiting to be sent: `queued` rows are sealed (this release), `pending` rows hold their link in
+ * clear (releases before). A release before this one claims only `pending`, so during a canary it never
+ * sends a sealed link it cannot read.
+ */
+export const WAITING = ["queued", "pending"] as const;
+
 export function retryDelayMs(attempts: number): number {
   return Math.min(2000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
 }
@@ -34,7 +41,7 @@ export async function queueEmail(
     recipient: keys.seal(email.recipient),
     recipientHash: recipientHash(keys, email.recipient),
     link: keys.seal(email.link),
-    status: "pending",
+    status: "queued",
     attempts: 0,
     nextAttemptAt: email.now,
     createdAt: email.now,
@@ -62,7 +69,7 @@ export async function cancelPendingEmails(tx: Queryable, database: Database, use
   await tx
     .update(emailOutbox)
     .set({ status: "cancelled", link: null, recipient: sql`coalesce(${emailOutbox.recipientHash}, '')` })
-    .where(and(eq(emailOutbox.userId, userId), eq(emailOutbox.status, "pending")));
+    .where(and(eq(emailOutbox.userId, userId), inArray(emailOutbox.status, [...WAITING])));
 }
 
 export interface OutboxDeps {
@@ -142,7 +149,7 @@ export class OutboxWorker {
       .from(emailOutbox)
       .where(
         and(
-          eq(emailOutbox.status, "pending"),
+          inArray(emailOutbox.status, [...WAITING]),
           lte(emailOutbox.nextAttemptAt, now),
           or(isNull(emailOutbox.lockedUntil), lte(emailOutbox.lockedUntil, now)),
         ),
@@ -155,7 +162,7 @@ export class OutboxWorker {
       tx
         .update(emailOutbox)
         .set({ lockedUntil: new Date(now.getTime() + LEASE_MS), attempts: sql`${emailOutbox.attempts} + 1` })
-        .where(and(inArray(emailOutbox.id, claimable), eq(emailOutbox.status, "pending")))
+        .where(and(inArray(emailOutbox.id, claimable), inArray(emailOutbox.status, [...WAITING])))
         .returning(),
     );
   }
@@ -220,7 +227,10 @@ export class OutboxWorker {
   async pendingCount(): Promise<number> {
     const { database } = this.deps;
     const { emailOutbox } = database.tables;
-    const [row] = await database.db.select({ n: count() }).from(emailOutbox).where(eq(emailOutbox.status, "pending"));
+    const [row] = await database.db
+      .select({ n: count() })
+      .from(emailOutbox)
+      .where(inArray(emailOutbox.status, [...WAITING]));
     return row?.n ?? 0;
   }
 }

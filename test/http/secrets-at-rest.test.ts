@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { openDatabase } from "../../src/db/database";
 import { applyMigrations } from "../../src/db/migrate";
 import { createTestApp } from "../support/app";
@@ -43,7 +44,7 @@ describe("no email address in clear outside the users table", () => {
     const { email } = await app.registerUser({ verify: false });
     const { emailOutbox } = app.database.tables;
     const [pending] = await app.database.db.select().from(emailOutbox);
-    expect(pending?.status).toBe("pending");
+    expect(pending?.status).toBe("queued");
     expect(pending?.link).toStartWith("enc1.");
     expect(pending?.recipient).not.toContain(email);
     app.mail.failing = false;
@@ -57,6 +58,33 @@ describe("no email address in clear outside the users table", () => {
     expect(await dump(app)).not.toContain(token);
     // The link still works: it was read back from the sealed row.
     expect((await app.call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(200);
+  });
+});
+
+describe("canary: the release before this one on the same database", () => {
+  test("its queued emails (link in clear) are delivered and cleared; it never claims a sealed one", async () => {
+    const app = await createTestApp();
+    const { user, email } = await app.registerUser({ verify: false });
+    const { emailOutbox } = app.database.tables;
+    const db = app.database.db;
+    // What the previous release claims: status "pending" only.
+    expect(await db.select().from(emailOutbox).where(eq(emailOutbox.status, "pending"))).toEqual([]);
+    const link = "https://app.classmatefinder.test/verify-email?token=written-by-the-previous-release-0123456789";
+    await db.insert(emailOutbox).values({
+      id: crypto.randomUUID(),
+      userId: user.id,
+      kind: "verify_email",
+      recipient: email,
+      link,
+      status: "pending",
+      attempts: 0,
+      nextAttemptAt: app.clock.now(),
+      createdAt: app.clock.now(),
+    });
+    await app.outbox.deliverDue();
+    expect(app.mail.sent.at(-1)).toMatchObject({ to: email, link });
+    const rows = await db.select().from(emailOutbox);
+    expect(rows.every((row) => row.status === "sent" && row.link === null && !row.recipient.includes(email))).toBe(true);
   });
 });
 
