@@ -100,7 +100,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         detail: {
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY.",
+            "Creates an unverified account and sends a verification email. An address is taken only by a verified account: registering the address of a pending one replaces it (its password, username and links stop working). Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY.",
         },
       },
     )

@@ -18,6 +18,7 @@ const BATCH_SIZE = 10;
  * sends a sealed link it cannot read.
  */
 export const WAITING = ["queued", "pending"] as const;
+const EMAIL_ADDRESS = /[^\s<>()"',;:]+@[^\s<>()"',;:]+/g;
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(2000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
@@ -207,7 +208,8 @@ export class OutboxWorker {
         this.deps.onResult?.(kind, "sent");
       } catch (error) {
         const now = clock.now();
-        const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);
+        // A mail server's refusal often quotes the recipient: the row and the log keep no address.
+        const reason = (error instanceof Error ? error.message : String(error)).replace(EMAIL_ADDRESS, "[email]").slice(0, 500);
         if (now.getTime() - row.createdAt.getTime() >= GIVE_UP_AFTER_MS) {
           await finish({ status: "failed", ...forgotten, lockedUntil: null, lastError: reason });
           logger.error({ emailId: row.id, kind, attempts: row.attempts, reason }, "email outbox: giving up after 24 hours");

@@ -61,6 +61,22 @@ describe("no email address in clear outside the users table", () => {
   });
 });
 
+describe("a mail server's refusal quoting the address", () => {
+  test("is stored and logged without the address", async () => {
+    const app = await createTestApp();
+    const send = app.mail.send.bind(app.mail);
+    app.mail.send = async (message) => {
+      throw new Error(`Can't send mail - all recipients were rejected: 550 5.1.1 <${message.to}>: Recipient address rejected`);
+    };
+    const { email } = await app.registerUser({ verify: false });
+    const [row] = await app.database.db.select().from(app.database.tables.emailOutbox);
+    expect(row?.lastError).toContain("[email]");
+    expect(JSON.stringify(row)).not.toContain(email);
+    expect(app.logLines.filter((line) => line.includes(email) && !line.includes('"audit":true'))).toEqual([]);
+    app.mail.send = send;
+  });
+});
+
 describe("canary: the release before this one on the same database", () => {
   test("its queued emails (link in clear) are delivered and cleared; it never claims a sealed one", async () => {
     const app = await createTestApp();
