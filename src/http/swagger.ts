@@ -21,7 +21,8 @@ export function swaggerPlugin() {
   return new Elysia({ name: "swagger" })
     .onRequest(({ request, set }) => {
       // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
-      if (new URL(request.url).pathname.startsWith("/swagger")) {
+      const { url } = request;
+      if (url.startsWith("/swagger", url.indexOf("/", url.indexOf("//") + 2))) {
         set.headers["x-frame-options"] = "DENY";
         set.headers["content-security-policy"] = "frame-ancestors 'none'";
       }
