@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { createTestApp, PASSWORD } from "../support/app";
+import { eq } from "drizzle-orm";
+import { createTestApp, PASSWORD, TEST_HASHER } from "../support/app";
 
 // Findings 5–7 of the outside test: bodies that crashed validation, NUL bytes, and email / password /
 // name rules looser than their standards.
@@ -163,6 +164,23 @@ describe("passwords: NFKC, counted in code points, not trivially guessable (find
     expect((await app.call("POST", "/api/auth/login", { body: { email: address, password: nfc } })).status).toBe(200);
     // Full-width digits are the same password under NFKC.
     expect((await app.call("POST", "/api/auth/login", { body: { email: address, password: nfc.replace("42", "４２") } })).status).toBe(200);
+  });
+});
+
+describe("passwords stored by the release before NFKC", () => {
+  test("still log in as typed then, and are re-hashed normalised at that login", async () => {
+    const { email, user } = await app.registerUser();
+    const nfd = "Crème-Brûlée-43".normalize("NFD");
+    const { users } = app.database.tables;
+    // What that release stored: the hash of the password exactly as typed.
+    await app.database.db
+      .update(users)
+      .set({ passwordHash: await TEST_HASHER.hash(nfd) })
+      .where(eq(users.id, user.id));
+    expect((await app.call("POST", "/api/auth/login", { body: { email, password: nfd } })).status).toBe(200);
+    const [row] = await app.database.db.select().from(users).where(eq(users.id, user.id));
+    expect(await TEST_HASHER.verify(nfd.normalize("NFKC"), row?.passwordHash as string)).toBe(true);
+    expect((await app.call("POST", "/api/auth/login", { body: { email, password: nfd.normalize("NFC") } })).status).toBe(200);
   });
 });
 
