@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { deleteExpiredRows } from "../../src/db/maintenance";
-import { createTestApp, PASSWORD, type TestApp } from "../support/app";
+import { createTestApp, PASSWORD, TEST_HASHER, type TestApp } from "../support/app";
 
 // The account-takeover paths of the outside test (findings 1–4), each written as the attack.
 const HOUR = 3600_000;
@@ -101,6 +101,29 @@ describe("change-password with a stolen token (finding 2)", () => {
       (await app.call("POST", "/api/auth/change-password", { token, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } }))
         .status,
     ).toBe(200);
+  });
+});
+
+describe("a flood of wrong current passwords on one account (finding 2)", () => {
+  test("40 concurrent tries cost at most 5 password checks; the rest are 429", async () => {
+    let checks = 0;
+    const verify = (password: string, hash: string) => {
+      checks++;
+      return TEST_HASHER.verify(password, hash);
+    };
+    const hasher = { ...TEST_HASHER, verify };
+    const app = await createTestApp({ hasher });
+    const { email } = await app.registerUser();
+    const token = await app.login(email);
+    checks = 0;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        app.call("POST", "/api/auth/change-password", { token, body: { currentPassword: `Guess-${i}-wrong`, newPassword: NEW_PASSWORD } }),
+      ),
+    );
+    expect(checks).toBeLessThanOrEqual(5);
+    expect(results.filter((r) => r.status === 400)).toHaveLength(5);
+    expect(results.filter((r) => r.status === 429)).toHaveLength(35);
   });
 });
 
