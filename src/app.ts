@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
 import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
+import { createKeys } from "./auth/keys";
 import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
 import { AuthService } from "./auth/service";
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps) {
   const { config, database, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const errorReporter = deps.errorReporter ?? noErrorReporter;
+  const keys = createKeys(config);
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
   const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount(), passwordHashLoad: () => hashGate.load });
   const hashGate = new HashGate({
@@ -49,6 +51,7 @@ export function createApp(deps: AppDeps) {
   });
   const outbox = new OutboxWorker({
     database,
+    keys,
     clock,
     config,
     logger,
@@ -57,7 +60,8 @@ export function createApp(deps: AppDeps) {
     onResult: (kind, result) => metrics.recordEmail(kind, result),
     onCrash: (error) => errorReporter.capture(error, { where: "email-outbox" }),
   });
-  const limiter = new RateLimiter(database);
+  const limiter = new RateLimiter(database, (key) => `h:${keys.bookkeepingHash(`rate-limit:${key}`)}`);
+  const inFlight = new InFlightRequests();
   const auth = new AuthService({
     config,
     database,
@@ -65,12 +69,14 @@ export function createApp(deps: AppDeps) {
     logger,
     hasher: deps.hasher ?? argon2idHasher(config.passwordHashing),
     hashGate,
-    tokens: new AccessTokens(config.jwt.secret),
+    tokens: new AccessTokens(keys.signing),
+    keys,
     limiter,
-    events: combineSinks(metrics.events, auditLog(logger, config.jwt.secret)),
+    events: combineSinks(metrics.events, auditLog(logger, keys.auditHash)),
     onEmailQueued: () => outbox.wake(),
+    // Emails deferred past an answer count as work in flight: a shutdown waits for them.
+    background: inFlight,
   });
-  const inFlight = new InFlightRequests();
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
     .use(httpPlugin({ logger, errorReporter, inFlight, onCompleted: (request) => metrics.recordRequest(request) }))

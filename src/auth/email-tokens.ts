@@ -3,6 +3,7 @@ import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
 import { emailsQueuedSince, queueEmail } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
+import type { Keys } from "./keys";
 import { generateEmailToken, hashEmailToken } from "./secrets";
 import type { UserRow } from "./users";
 
@@ -17,12 +18,13 @@ export async function issueEmailToken(
   tx: Queryable,
   database: Database,
   config: Pick<Config, "appUrl" | "tokens" | "rateLimits">,
+  keys: Keys,
   user: Pick<UserRow, "id" | "email">,
   kind: EmailKind,
   now: Date,
 ): Promise<boolean> {
   const { max, windowSeconds } = config.rateLimits.emailsPerAccount;
-  const sent = await emailsQueuedSince(tx, database, user.id, kind, new Date(now.getTime() - windowSeconds * 1000));
+  const sent = await emailsQueuedSince(tx, database, keys, user.email, kind, new Date(now.getTime() - windowSeconds * 1000));
   if (sent >= max) return false;
   const token = generateEmailToken();
   const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
@@ -34,7 +36,7 @@ export async function issueEmailToken(
     expiresAt: new Date(now.getTime() + lifetime * 1000),
     createdAt: now,
   });
-  await queueEmail(tx, database, {
+  await queueEmail(tx, database, keys, {
     userId: user.id,
     kind,
     recipient: user.email,
@@ -90,4 +92,13 @@ export async function consumeEmailToken(
       and(eq(emailTokens.userId, used.userId), eq(emailTokens.purpose, purpose), isNull(emailTokens.usedAt), ne(emailTokens.id, used.id)),
     );
   return used.userId;
+}
+
+/** Ends every unused token of the account for `purpose` (a password change ends the reset links). */
+export async function endEmailTokens(tx: Queryable, database: Database, userId: string, purpose: EmailKind, now: Date) {
+  const { emailTokens } = database.tables;
+  await tx
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, purpose), isNull(emailTokens.usedAt)));
 }

@@ -1,6 +1,10 @@
 export const EMAIL_MAX_LENGTH = 254;
-// local@domain, no whitespace, a dotted domain of plain labels.
-const EMAIL_SHAPE = /^[^\s@]+@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+export const EMAIL_LOCAL_MAX_LENGTH = 64;
+// RFC 5321/5322 without the obsolete and quoted forms: a dot-atom local part of printable ASCII (no
+// spaces, quotes, control or invisible characters), a domain of plain labels of at most 63 characters.
+const ATOM = "[a-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+const EMAIL_SHAPE = new RegExp(`^${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+${LABEL}$`);
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -8,7 +12,7 @@ export function normalizeEmail(email: string): string {
 
 /** Expects a normalised email. */
 export function isWellFormedEmail(email: string): boolean {
-  return email.length <= EMAIL_MAX_LENGTH && EMAIL_SHAPE.test(email);
+  return email.length <= EMAIL_MAX_LENGTH && EMAIL_SHAPE.test(email) && email.lastIndexOf("@") <= EMAIL_LOCAL_MAX_LENGTH;
 }
 
 export function emailDomain(email: string): string {

@@ -1,9 +1,11 @@
-import { type FieldProblem, validationError } from "../http/errors";
 import { isWellFormedEmail, normalizeEmail } from "./email";
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "./password-policy";
+import { type FieldProblem, validationError } from "./errors";
+import { normalizePassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "./password-policy";
 
 export const USERNAME_PATTERN = "^[A-Za-z0-9_]{3,30}$";
 export const NAME_MAX_LENGTH = 50;
+// C0 and C1 controls (NUL included), and the invisible format characters (zero-width, soft hyphen, bidi).
+const CONTROL_OR_INVISIBLE = /[\p{Cc}\p{Cf}]/u;
 
 /** One message per body property, used by the schema layer and the rules alike. */
 export const FIELD_MESSAGES: Record<string, string> = {
@@ -13,18 +15,22 @@ export const FIELD_MESSAGES: Record<string, string> = {
   password: `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`,
   newPassword: `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`,
   currentPassword: "is required",
-  firstName: `must be 1 to ${NAME_MAX_LENGTH} characters`,
-  lastName: `must be at most ${NAME_MAX_LENGTH} characters`,
+  firstName: `must be 1 to ${NAME_MAX_LENGTH} characters without control characters`,
+  lastName: `must be at most ${NAME_MAX_LENGTH} characters without control characters`,
   token: "must be the token from the email",
 };
 
 export interface RegistrationInput {
   email: string;
   username: string;
+  /** Normalised (NFKC). */
   password: string;
   firstName: string;
   lastName: string | null;
 }
+
+const nameProblem = (name: string, min: number) =>
+  [...name].length < min || [...name].length > NAME_MAX_LENGTH || CONTROL_OR_INVISIBLE.test(name);
 
 /** Applies the contract's input rules to a registration body that already has the right types. */
 export function parseRegistration(body: {
@@ -41,17 +47,16 @@ export function parseRegistration(body: {
     problems.push({ field: "username", message: FIELD_MESSAGES.username as string });
   }
   const firstName = body.firstName.trim();
-  if (firstName.length < 1 || firstName.length > NAME_MAX_LENGTH) {
-    problems.push({ field: "firstName", message: FIELD_MESSAGES.firstName as string });
-  }
+  if (nameProblem(firstName, 1)) problems.push({ field: "firstName", message: FIELD_MESSAGES.firstName as string });
   const lastName = body.lastName?.trim() || null;
-  if (lastName !== null && lastName.length > NAME_MAX_LENGTH) {
+  if (lastName !== null && nameProblem(lastName, 0)) {
     problems.push({ field: "lastName", message: FIELD_MESSAGES.lastName as string });
   }
-  const passwordIssue = passwordProblem(body.password, { username: body.username, email });
+  const password = normalizePassword(body.password);
+  const passwordIssue = passwordProblem(password, { username: body.username, email });
   if (passwordIssue) problems.push({ field: "password", message: passwordIssue });
   if (problems.length > 0) throw validationError(problems);
-  return { email, username: body.username, password: body.password, firstName, lastName };
+  return { email, username: body.username, password, firstName, lastName };
 }
 
 /** For resend-verification and forgot-password: a well-formed address, normalised. */
@@ -61,7 +66,10 @@ export function parseEmailField(raw: string): string {
   return email;
 }
 
-export function requireAcceptablePassword(field: string, password: string, context: { username: string; email: string }) {
-  const problem = passwordProblem(password, context);
+/** The new password, normalised, if the rules accept it. */
+export function acceptablePassword(field: string, password: string, context: { username: string; email: string }): string {
+  const normalized = normalizePassword(password);
+  const problem = passwordProblem(normalized, context);
   if (problem) throw validationError([{ field, message: problem }]);
+  return normalized;
 }

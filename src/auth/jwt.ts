@@ -1,8 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
-import type { jwt } from "@elysiajs/jwt";
+import type { SigningKey } from "./keys";
 import type { UserRow } from "./users";
-
-type JwtCodec = ReturnType<typeof jwt>["decorator"]["jwt"];
 
 export interface AccessClaims {
   sub: string;
@@ -21,26 +19,54 @@ export interface IssuedToken {
   expiresAt: string;
 }
 
-/** Issues and checks the service's access tokens: HS256 with `JWT_SECRET`, nothing else. */
-export class AccessTokens {
-  private readonly key: KeyObject;
-  private codec: Promise<JwtCodec> | undefined;
+interface VerifyingKey {
+  key: KeyObject;
+  /** The encoded header of the tokens this key signs: {"alg":"HS256","typ":"JWT","kid":…}. */
+  header: string;
+}
 
-  constructor(private readonly secret: string) {
-    this.key = createSecretKey(Buffer.from(secret, "utf8"));
+const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+/** The header of tokens issued before keys had a `kid`: they are checked against every key. */
+const LEGACY_HEADER = encode({ alg: "HS256", typ: "JWT" });
+
+/**
+ * Issues and checks the service's access tokens: HS256 only. New tokens are signed with the first key
+ * (JWT_SECRET) and name it in `kid`; tokens signed with a previous key stay valid until they expire.
+ */
+export class AccessTokens {
+  private readonly byKid: Map<string, VerifyingKey>;
+  private readonly all: VerifyingKey[];
+  private readonly current: VerifyingKey;
+
+  constructor(keys: readonly SigningKey[]) {
+    this.all = keys.map(({ kid, key }) => ({ key: createSecretKey(key), header: encode({ alg: "HS256", typ: "JWT", kid }) }));
+    const [current] = this.all;
+    if (!current) throw new Error("AccessTokens needs a signing key");
+    this.current = current;
+    this.byKid = new Map(keys.map(({ kid }, index) => [kid, this.all[index] as VerifyingKey]));
   }
 
   async issue(user: UserRow, now: Date, lifetimeSeconds: number): Promise<IssuedToken> {
-    // @elysiajs/jwt (jose) is loaded at the first login, not at start.
-    this.codec ??= import("@elysiajs/jwt").then(({ jwt }) => jwt({ name: "jwt", secret: this.secret, alg: "HS256" }).decorator.jwt);
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + lifetimeSeconds;
-    const token = await (await this.codec).sign({ sub: user.id, jti: crypto.randomUUID(), tv: user.tokenVersion, iat, exp });
-    return { token, tokenType: "Bearer", expiresAt: new Date(exp * 1000).toISOString() };
+    const payload = encode({ sub: user.id, jti: crypto.randomUUID(), tv: user.tokenVersion, iat, exp });
+    const signingInput = `${this.current.header}.${payload}`;
+    const signature = createHmac("sha256", this.current.key).update(signingInput).digest("base64url");
+    return { token: `${signingInput}.${signature}`, tokenType: "Bearer", expiresAt: new Date(exp * 1000).toISOString() };
   }
 
   verify(token: string, now: Date): AccessClaims | TokenRejection {
-    return verifyAccessToken(this.key, token, now);
+    return verifyAccessToken(this.keysFor(token), token, now);
+  }
+
+  /** The keys that may have signed `token`: the one its `kid` names, or all of them for a token without. */
+  private keysFor(token: string): KeyObject[] {
+    const headerPart = token.slice(0, token.indexOf("."));
+    for (const candidate of this.all) if (candidate.header === headerPart) return [candidate.key];
+    if (headerPart === LEGACY_HEADER) return this.all.map(({ key }) => key);
+    const kid = decodeSegment(headerPart)?.kid;
+    const named = typeof kid === "string" ? this.byKid.get(kid) : undefined;
+    return named ? [named.key] : kid === undefined ? this.all.map(({ key }) => key) : [];
   }
 }
 
@@ -54,30 +80,29 @@ function decodeSegment(segment: string): Record<string, unknown> | null {
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-/** The header every token of ours has: {"alg":"HS256","typ":"JWT"}. Any other header is decoded and checked. */
-const OUR_HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 
 /**
- * Checks algorithm (HS256 only: `none`, HS512, RS256 … are refused), signature (constant-time) and
- * expiry against `now`; returns the claims or why the token was refused. Tokens are signed by
- * @elysiajs/jwt (jose); verification is this synchronous HMAC because jose's imports the key and goes
- * through async WebCrypto on every call, which was a tenth of the CPU of an authenticated request.
+ * Checks algorithm (HS256 only: `none`, HS512, RS256 … are refused), signature (constant-time, against
+ * each candidate key) and expiry against `now`; returns the claims or why the token was refused. Signing
+ * and verification are plain synchronous HMAC: jose's went through async WebCrypto on every call, which
+ * was a tenth of the CPU of an authenticated request.
  */
-function verifyAccessToken(key: KeyObject, token: string, now: Date): AccessClaims | TokenRejection {
+function verifyAccessToken(keys: KeyObject[], token: string, now: Date): AccessClaims | TokenRejection {
   const parts = token.split(".");
   if (parts.length !== 3) return "malformed";
   const [headerPart = "", payloadPart = "", signaturePart = ""] = parts;
   if (!BASE64URL.test(signaturePart)) return "malformed";
-  if (headerPart !== OUR_HEADER) {
-    const header = decodeSegment(headerPart);
-    if (!header) return "malformed";
-    if (header.alg !== "HS256") return "algorithm";
-  }
+  const header = decodeSegment(headerPart);
+  if (!header) return "malformed";
+  if (header.alg !== "HS256") return "algorithm";
   const claims = decodeSegment(payloadPart);
   if (!claims) return "malformed";
-  const expected = createHmac("sha256", key).update(`${headerPart}.${payloadPart}`).digest();
   const signature = Buffer.from(signaturePart, "base64url");
-  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return "signature";
+  const signedBy = keys.some((key) => {
+    const expected = createHmac("sha256", key).update(`${headerPart}.${payloadPart}`).digest();
+    return signature.length === expected.length && timingSafeEqual(signature, expected);
+  });
+  if (!signedBy) return "signature";
   const { sub, jti, tv, exp, iat } = claims;
   if (typeof sub !== "string" || typeof jti !== "string" || typeof tv !== "number" || typeof exp !== "number" || typeof iat !== "number") {
     return "malformed";

@@ -13,20 +13,31 @@ function isCommonPassword(lower: string): boolean {
   return commonPasswords.has(lower);
 }
 
+/**
+ * What is hashed and checked: the password in Unicode NFKC, so that the same password typed on another
+ * keyboard or system (composed or decomposed accents, full-width digits) is the same password.
+ */
+export function normalizePassword(password: string): string {
+  return password.normalize("NFKC");
+}
+
 export interface PasswordContext {
   username?: string;
   email?: string;
 }
 
-/** Returns why the password is refused, or null when it is acceptable. */
+/** Returns why the (normalised) password is refused, or null when it is acceptable. */
 export function passwordProblem(password: string, context: PasswordContext = {}): string | null {
-  if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
+  const codePoints = [...password];
+  if (codePoints.length < PASSWORD_MIN_LENGTH || codePoints.length > PASSWORD_MAX_LENGTH) {
     return `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`;
   }
+  if (codePoints.every((char) => char === codePoints[0])) return "must not be one character repeated";
   const lower = password.toLowerCase();
   if (isCommonPassword(lower)) return "is too common; choose a less predictable password";
   if (context.username && lower === context.username.toLowerCase()) return "must not be the same as the username";
-  const localPart = context.email?.slice(0, context.email.lastIndexOf("@")).toLowerCase();
-  if (localPart && lower === localPart) return "must not be the same as the email address";
+  const email = context.email?.toLowerCase();
+  const localPart = email?.slice(0, email.lastIndexOf("@"));
+  if (email && (lower === localPart || lower === email)) return "must not be the same as the email address";
   return null;
 }

@@ -1,6 +1,9 @@
-import { Elysia, t } from "elysia";
+import { Elysia, type TSchema, t } from "elysia";
+import { checkBodyShape } from "../http/body-shape";
+import { ApiError } from "../http/errors";
 import { requestContext } from "../http/request-context";
 import { withExamples } from "../http/schemas";
+import { AuthError, type AuthErrorCode } from "./errors";
 import {
   BusyOrUnavailable,
   ChangePasswordBody,
@@ -38,18 +41,60 @@ const ACCEPTED = "If an account with this address needs it, an email is on its w
 const Accepted = withExamples(Message, { message: ACCEPTED });
 const PASSWORD_CHANGED = "Your password has been changed. Please log in again."; // reset-password's answer
 
+const STATUS: Record<AuthErrorCode, number> = {
+  VALIDATION_ERROR: 400,
+  EMAIL_DOMAIN_NOT_ALLOWED: 400,
+  INVALID_TOKEN: 400,
+  INVALID_CURRENT_PASSWORD: 400,
+  INVALID_CREDENTIALS: 401,
+  UNAUTHORIZED: 401,
+  EMAIL_NOT_VERIFIED: 403,
+  EMAIL_TAKEN: 409,
+  USERNAME_TAKEN: 409,
+  RATE_LIMITED: 429,
+  SERVICE_BUSY: 503,
+};
+
+/** The HTTP edge of the account rules: each domain error becomes its status, details and headers. */
+function toHttp(error: unknown): never {
+  if (!(error instanceof AuthError)) throw error;
+  const headers: Record<string, string> = {};
+  if (error.data.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.data.retryAfterSeconds);
+  if (error.code === "UNAUTHORIZED") headers["WWW-Authenticate"] = 'Bearer realm="classmatefinder"';
+  throw new ApiError(STATUS[error.code], error.code, error.message, error.data.fields, headers);
+}
+const edge = <T>(work: Promise<T>): Promise<T> => work.catch(toHttp);
+
+/** Before validation: the fields this body schema reads must be plain strings (see checkBodyShape). */
+const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
+  const fields = Object.keys(schema.properties);
+  return (body: unknown) => checkBodyShape(body, fields);
+};
+const shapes = {
+  register: shapeOf(RegisterBody),
+  token: shapeOf(TokenBody),
+  email: shapeOf(EmailBody),
+  login: shapeOf(LoginBody),
+  reset: shapeOf(ResetPasswordBody),
+  change: shapeOf(ChangePasswordBody),
+};
+
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
 export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
     .derive(({ request, server }) => ({ context: requestContext(request, server, options.trustProxy) }))
     .post(
       "/register",
-      async ({ body, context, status }) => status(201, { user: await auth.register(context, body), verificationRequired: true as const }),
+      async ({ body, context, status }) =>
+        status(201, { user: await edge(auth.register(context, body)), verificationRequired: true as const }),
       {
         body: RegisterBody,
         parse: "json",
         // Before validation: every attempt counts, accepted or not.
-        transform: ({ context }) => auth.limitClient(context, "register_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "register_client"));
+          shapes.register(body);
+        },
         response: {
           201: Registration,
           ...bodyErrors,
@@ -66,9 +111,10 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
+    .post("/verify-email", async ({ body, context }) => ({ user: await edge(auth.verifyEmail(context, body.token)) }), {
       body: TokenBody,
       parse: "json",
+      transform: ({ body }) => shapes.token(body),
       response: { 200: UserResult, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
       detail: {
         operationId: "verifyEmail",
@@ -79,13 +125,16 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/resend-verification",
       async ({ body, context, status }) => {
-        await auth.resendVerification(context, body.email);
+        await edge(auth.resendVerification(context, body.email));
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
-        transform: ({ context }) => auth.limitClient(context, "resend_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "resend_client"));
+          shapes.email(body);
+        },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
         detail: {
           operationId: "resendVerification",
@@ -95,9 +144,10 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/login", ({ body, context }) => auth.login(context, body.email, body.password), {
+    .post("/login", ({ body, context }) => edge(auth.login(context, body.email, body.password)), {
       body: LoginBody,
       parse: "json",
+      transform: ({ body }) => shapes.login(body),
       response: {
         200: Session,
         ...bodyErrors,
@@ -113,7 +163,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY: password checking is at capacity; the attempt was not counted, retry after Retry-After seconds.",
       },
     })
-    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
+    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await edge(auth.authenticate(context, headers.authorization))).user) }), {
       response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
       detail: {
         operationId: "getMe",
@@ -126,8 +176,8 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/logout",
       async ({ headers, context, status }) => {
-        const { user, claims } = await auth.authenticate(context, headers.authorization);
-        await auth.logout(context, user, claims);
+        const { user, claims } = await edge(auth.authenticate(context, headers.authorization));
+        await edge(auth.logout(context, user, claims));
         return status(204, undefined);
       },
       {
@@ -144,13 +194,16 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/forgot-password",
       async ({ body, context, status }) => {
-        await auth.forgotPassword(context, body.email);
+        await edge(auth.forgotPassword(context, body.email));
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
-        transform: ({ context }) => auth.limitClient(context, "forgot_client"),
+        transform: async ({ context, body }) => {
+          await edge(auth.limitClient(context, "forgot_client"));
+          shapes.email(body);
+        },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
         detail: {
           operationId: "forgotPassword",
@@ -162,12 +215,13 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/reset-password",
       async ({ body, context }) => {
-        await auth.resetPassword(context, body.token, body.password);
+        await edge(auth.resetPassword(context, body.token, body.password));
         return { message: "Your password has been changed. Please log in again." };
       },
       {
         body: ResetPasswordBody,
         parse: "json",
+        transform: ({ body }) => shapes.reset(body),
         response: {
           200: withExamples(Message, { message: PASSWORD_CHANGED }),
           ...bodyErrors,
@@ -185,12 +239,13 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/change-password",
       async ({ body, headers, context }) => {
-        const { user } = await auth.authenticate(context, headers.authorization);
-        return auth.changePassword(context, user, body.currentPassword, body.newPassword);
+        const { user } = await edge(auth.authenticate(context, headers.authorization));
+        return edge(auth.changePassword(context, user, body.currentPassword, body.newPassword));
       },
       {
         body: ChangePasswordBody,
         parse: "json",
+        transform: ({ body }) => shapes.change(body),
         response: {
           200: Session,
           ...bodyErrors,

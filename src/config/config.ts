@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { OWASP_MINIMUM } from "../auth/password-hasher";
 import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
+import { parseDataSecret, parseJwt } from "./secrets";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -13,7 +13,9 @@ export interface Config {
   port: number;
   host: string;
   database: DatabaseConfig;
-  jwt: { secret: string; generated: boolean; expiresInSeconds: number };
+  jwt: JwtConfig;
+  /** Keys the data at rest (audit emailHash, rate-limit keys, queued email links); see parseDataSecret. */
+  dataSecret: { secret: string; fromJwtSecret: boolean };
   /** Exact origins allowed by CORS; `["*"]` means any (development only). */
   corsOrigins: string[];
   /** Normalised domain suffixes without a leading dot (`edu`, `ualberta.ca`). */
@@ -28,6 +30,15 @@ export interface Config {
   rateLimits: RateLimits;
   passwordHashing: PasswordHashing;
   sentry: { dsn: string | null; environment: string | null };
+}
+
+export interface JwtConfig {
+  /** Signs new tokens. */
+  secret: string;
+  /** Still accepted for tokens signed before a rotation, until they expire (JWT_PREVIOUS_SECRETS). */
+  previousSecrets: string[];
+  generated: boolean;
+  expiresInSeconds: number;
 }
 
 export interface PasswordHashing {
@@ -78,16 +89,6 @@ export class ConfigError extends Error {
 
 export const CONFIG_EXIT_CODE = 78;
 export const DEFAULT_SQLITE_URL = "file:./data/classmatefinder.db";
-const JWT_SECRET_PLACEHOLDERS = new Set([
-  "<generate-secure-secret>",
-  "<generate-with-openssl-rand-64>",
-  "changeme",
-  "change-me",
-  "secret",
-  "jwt_secret",
-  "your-secret",
-  "your-secret-key",
-]);
 const LOG_LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const DOMAIN_SUFFIX = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -106,7 +107,8 @@ export function parseConfig(env: Env): Config {
   const port = parsePort(get("PORT") ?? "5000");
   const host = get("HOST") ?? "0.0.0.0";
   const database = parseDatabaseUrl(get("DATABASE_URL"), production);
-  const jwt = parseJwt(get("JWT_SECRET"), get("JWT_EXPIRES_IN") ?? "7d", production);
+  const jwt = parseJwt(get("JWT_SECRET"), get("JWT_PREVIOUS_SECRETS"), get("JWT_EXPIRES_IN") ?? "7d", production);
+  const dataSecret = parseDataSecret(get("DATA_SECRET"), jwt, production);
   const corsOrigins = parseCorsOrigins(get("CORS_ORIGIN"), nodeEnv);
   const universityDomains = parseDomains(get("UNIVERSITY_DOMAINS") ?? ".edu");
   const appUrl = parseAppUrl(get("APP_URL"), corsOrigins, port);
@@ -121,6 +123,7 @@ export function parseConfig(env: Env): Config {
     host,
     database,
     jwt,
+    dataSecret,
     corsOrigins,
     universityDomains,
     appUrl,
@@ -233,24 +236,6 @@ function parseDatabaseUrl(value: string | undefined, production: boolean): Datab
   throw new ConfigError("DATABASE_URL", "must start with postgres://, postgresql:// or file:");
 }
 
-function parseJwt(secret: string | undefined, expiresIn: string, production: boolean): Config["jwt"] {
-  const expiresInSeconds = parseDurationSeconds(expiresIn);
-  if (expiresInSeconds === null) {
-    throw new ConfigError("JWT_EXPIRES_IN", `must look like 7d, 12h, 15m, 45s or a number of seconds (got "${expiresIn}")`);
-  }
-  if (secret === undefined) {
-    if (production) throw new ConfigError("JWT_SECRET", "is required in production (generate one: openssl rand -hex 64)");
-    return { secret: randomBytes(48).toString("base64url"), generated: true, expiresInSeconds };
-  }
-  if (production) {
-    if (JWT_SECRET_PLACEHOLDERS.has(secret.toLowerCase()) || /^<.*>$/.test(secret)) {
-      throw new ConfigError("JWT_SECRET", "is a placeholder; generate a real secret: openssl rand -hex 64");
-    }
-    if (secret.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters in production");
-  }
-  return { secret, generated: false, expiresInSeconds };
-}
-
 function parseOrigin(variable: string, value: string): string {
   let url: URL;
   try {
@@ -320,11 +305,27 @@ function parseSmtpUrl(value: string | undefined, required: boolean): string | nu
 
 /** The configuration as `check` prints it: secrets replaced. */
 export function redactedConfig(config: Config): Record<string, unknown> {
-  const redactUrl = (value: string) => value.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+  // As URL parsers read it: the authority ends at the first / ? #, and its credentials at its last `@`
+  // (a password may hold `@`). Everything after the user name is replaced.
+  const redactUrl = (value: string) => {
+    const start = value.indexOf("//") + 2;
+    if (start < 2) return value;
+    const authorityEnd = value.slice(start).search(/[/?#]/);
+    const authority = authorityEnd < 0 ? value.slice(start) : value.slice(start, start + authorityEnd);
+    const at = authority.lastIndexOf("@");
+    if (at < 0) return value;
+    const user = authority.slice(0, at).split(":")[0];
+    return `${value.slice(0, start)}${user}:***${value.slice(start + at)}`;
+  };
   return {
     ...config,
     database: { ...config.database, url: redactUrl(config.database.url) },
-    jwt: { secret: config.jwt.generated ? "(random per process)" : "***", expiresInSeconds: config.jwt.expiresInSeconds },
+    jwt: {
+      secret: config.jwt.generated ? "(random per process)" : "***",
+      previousSecrets: config.jwt.previousSecrets.map(() => "***"),
+      expiresInSeconds: config.jwt.expiresInSeconds,
+    },
+    dataSecret: config.dataSecret.fromJwtSecret ? "(JWT_SECRET)" : "***",
     mail: { ...config.mail, smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl) },
     metricsToken: config.metricsToken ? "***" : null,
     sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },

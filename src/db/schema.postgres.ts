@@ -52,8 +52,11 @@ export const emailOutbox = pgTable(
     id: uuid("id").primaryKey(),
     userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
     kind: text("kind").notNull(),
+    // Sealed (AES-GCM, src/auth/keys.ts) while pending; the keyed hash alone once delivered.
     recipient: text("recipient").notNull(),
-    // The link carries a live token: cleared once the email is delivered or abandoned.
+    // Keyed hash of the address: per-address throttling that outlives a replaced pending account.
+    recipientHash: text("recipient_hash"),
+    // The link carries a live token, sealed: cleared once the email is delivered or abandoned.
     link: text("link"),
     status: text("status").notNull(),
     attempts: integer("attempts").notNull().default(0),
@@ -63,7 +66,11 @@ export const emailOutbox = pgTable(
     createdAt: at("created_at").notNull(),
     sentAt: at("sent_at"),
   },
-  (t) => [index("email_outbox_due_idx").on(t.status, t.nextAttemptAt), index("email_outbox_user_idx").on(t.userId, t.kind, t.createdAt)],
+  (t) => [
+    index("email_outbox_due_idx").on(t.status, t.nextAttemptAt),
+    index("email_outbox_user_idx").on(t.userId, t.kind, t.createdAt),
+    index("email_outbox_recipient_idx").on(t.recipientHash, t.kind, t.createdAt),
+  ],
 );
 
 export const rateLimits = pgTable("rate_limits", {

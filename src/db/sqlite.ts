@@ -22,6 +22,8 @@ export function openSqlite(path: string, logger: DrizzleLogger | undefined): Dat
   client.run("PRAGMA journal_mode = WAL");
   client.run("PRAGMA busy_timeout = 5000");
   client.run("PRAGMA foreign_keys = ON");
+  // Freed pages (a delivered link, a replaced account) are overwritten with zeros, not left to be carved.
+  client.run("PRAGMA secure_delete = ON");
   const db = drizzle({ client, schema: sqliteTables, logger }) as unknown as Db;
   const mutex = new Mutex();
   const selectOne = client.prepare("SELECT 1");

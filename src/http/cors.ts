@@ -7,13 +7,16 @@ import { Elysia } from "elysia";
 export function corsPlugin(allowedOrigins: readonly string[]) {
   const anyOrigin = allowedOrigins.includes("*");
   const allowed = new Set(allowedOrigins);
+  // With exact origins every answer depends on Origin (headers for one, none for another or none at all):
+  // a shared cache must not hand one origin's answer to another.
+  const dependsOnOrigin = !anyOrigin && allowed.size > 0;
   return new Elysia({ name: "cors" }).onRequest(({ request, set }) => {
     const origin = request.headers.get("origin");
     const preflight = request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+    if (dependsOnOrigin) set.headers.vary = "Origin";
     if (origin && (anyOrigin || allowed.has(origin))) {
       set.headers["access-control-allow-origin"] = anyOrigin ? "*" : origin;
       set.headers["access-control-expose-headers"] = "X-Request-Id, Retry-After, WWW-Authenticate";
-      if (!anyOrigin) set.headers.vary = "Origin";
       if (preflight) {
         set.headers["access-control-allow-methods"] = "GET, POST, OPTIONS";
         set.headers["access-control-allow-headers"] = "Authorization, Content-Type";

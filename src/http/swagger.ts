@@ -35,6 +35,14 @@ export function swaggerPlugin() {
   // The generated document is cached by the plugin (a new object when routes were added), and so is ours.
   const completed = new WeakMap<object, object>();
   return new Elysia({ name: "swagger" })
+    .onRequest(({ request, set }) => {
+      // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
+      const { url } = request;
+      if (url.startsWith("/swagger", url.indexOf("/", url.indexOf("//") + 2))) {
+        set.headers["x-frame-options"] = "DENY";
+        set.headers["content-security-policy"] = "frame-ancestors 'none'";
+      }
+    })
     .onAfterHandle(({ path, responseValue }) => {
       if (path !== SPEC_PATH || !responseValue || typeof responseValue !== "object") return;
       const document = completed.get(responseValue) ?? completeDocument(responseValue);

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Logger } from "pino";
+import type { Keys } from "../auth/keys";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
@@ -11,41 +12,70 @@ const LEASE_MS = 60_000;
 const BATCH_SIZE = 10;
 
 /** Delay before the n-th retry: 2 s, 4 s, 8 s … capped at 5 minutes. */
+/**
+ * Emails waiting to be sent: `queued` rows are sealed (this release), `pending` rows hold their link in
+ * clear (releases before). A release before this one claims only `pending`, so during a canary it never
+ * sends a sealed link it cannot read.
+ */
+export const WAITING = ["queued", "pending"] as const;
+const EMAIL_ADDRESS = /[^\s<>()"',;:]+@[^\s<>()"',;:]+/g;
+
 export function retryDelayMs(attempts: number): number {
   return Math.min(2000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
 }
 
-/** Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. */
+/**
+ * Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. The
+ * recipient and the link are sealed (the database files never hold them in clear); the keyed hash of the
+ * address serves the per-address throttling.
+ */
 export async function queueEmail(
   tx: Queryable,
   database: Database,
+  keys: Keys,
   email: { userId: string; kind: EmailKind; recipient: string; link: string; now: Date },
 ): Promise<void> {
   await tx.insert(database.tables.emailOutbox).values({
     id: crypto.randomUUID(),
     userId: email.userId,
     kind: email.kind,
-    recipient: email.recipient,
-    link: email.link,
-    status: "pending",
+    recipient: keys.seal(email.recipient),
+    recipientHash: recipientHash(keys, email.recipient),
+    link: keys.seal(email.link),
+    status: "queued",
     attempts: 0,
     nextAttemptAt: email.now,
     createdAt: email.now,
   });
 }
 
-/** How many emails of this kind were queued for the account since `since` (per-account throttling). */
-export async function emailsQueuedSince(tx: Queryable, database: Database, userId: string, kind: EmailKind, since: Date) {
+export const recipientHash = (keys: Keys, address: string) => `h:${keys.bookkeepingHash(`outbox-recipient:${address}`)}`;
+
+/**
+ * How many emails of this kind were queued for the address since `since` (per-account throttling, by
+ * address so that replacing a pending account does not reset it).
+ */
+export async function emailsQueuedSince(tx: Queryable, database: Database, keys: Keys, address: string, kind: EmailKind, since: Date) {
   const { emailOutbox } = database.tables;
   const [row] = await tx
     .select({ n: count() })
     .from(emailOutbox)
-    .where(and(eq(emailOutbox.userId, userId), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
+    .where(and(eq(emailOutbox.recipientHash, recipientHash(keys, address)), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
   return row?.n ?? 0;
+}
+
+/** The pending emails of an account that is being replaced: never sent, still counted by the throttle. */
+export async function cancelPendingEmails(tx: Queryable, database: Database, userId: string) {
+  const { emailOutbox } = database.tables;
+  await tx
+    .update(emailOutbox)
+    .set({ status: "cancelled", link: null, recipient: sql`coalesce(${emailOutbox.recipientHash}, '')` })
+    .where(and(eq(emailOutbox.userId, userId), inArray(emailOutbox.status, [...WAITING])));
 }
 
 export interface OutboxDeps {
   database: Database;
+  keys: Keys;
   transport: MailTransport;
   clock: Clock;
   config: Config;
@@ -120,7 +150,7 @@ export class OutboxWorker {
       .from(emailOutbox)
       .where(
         and(
-          eq(emailOutbox.status, "pending"),
+          inArray(emailOutbox.status, [...WAITING]),
           lte(emailOutbox.nextAttemptAt, now),
           or(isNull(emailOutbox.lockedUntil), lte(emailOutbox.lockedUntil, now)),
         ),
@@ -133,13 +163,13 @@ export class OutboxWorker {
       tx
         .update(emailOutbox)
         .set({ lockedUntil: new Date(now.getTime() + LEASE_MS), attempts: sql`${emailOutbox.attempts} + 1` })
-        .where(and(inArray(emailOutbox.id, claimable), eq(emailOutbox.status, "pending")))
+        .where(and(inArray(emailOutbox.id, claimable), inArray(emailOutbox.status, [...WAITING])))
         .returning(),
     );
   }
 
   private async deliverBatch(): Promise<number> {
-    const { database, transport, clock, config, logger } = this.deps;
+    const { database, transport, clock, config, logger, keys } = this.deps;
     const { emailOutbox } = database.tables;
     const claimed = await this.claim(clock.now());
     for (const row of claimed) {
@@ -150,23 +180,38 @@ export class OutboxWorker {
         await finish({ status: "failed", lockedUntil: null, lastError: "no link" });
         continue;
       }
+      // Once delivered or abandoned, only the keyed hash of the address stays (bookkeeping).
+      const forgotten = { link: null, recipient: row.recipientHash ?? "" };
+      let to: string;
+      let link: string;
+      try {
+        to = keys.open(row.recipient);
+        link = keys.open(row.link);
+      } catch {
+        // Sealed with another DATA_SECRET: nobody can read it any more.
+        await finish({ status: "failed", ...forgotten, lockedUntil: null, lastError: "sealed with another DATA_SECRET" });
+        logger.error({ emailId: row.id, kind }, "email outbox: cannot unseal the email (was DATA_SECRET changed?)");
+        this.deps.onResult?.(kind, "failed");
+        continue;
+      }
       const message = renderEmail({
         kind,
-        to: row.recipient,
+        to,
         from: config.mail.from,
-        link: row.link,
+        link,
         lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
       });
       try {
         await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
-        await finish({ status: "sent", link: null, sentAt: clock.now(), lockedUntil: null, lastError: null });
+        await finish({ status: "sent", ...forgotten, sentAt: clock.now(), lockedUntil: null, lastError: null });
         this.deps.onResult?.(kind, "sent");
       } catch (error) {
         const now = clock.now();
-        const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);
+        // A mail server's refusal often quotes the recipient: the row and the log keep no address.
+        const reason = (error instanceof Error ? error.message : String(error)).replace(EMAIL_ADDRESS, "[email]").slice(0, 500);
         if (now.getTime() - row.createdAt.getTime() >= GIVE_UP_AFTER_MS) {
-          await finish({ status: "failed", link: null, lockedUntil: null, lastError: reason });
+          await finish({ status: "failed", ...forgotten, lockedUntil: null, lastError: reason });
           logger.error({ emailId: row.id, kind, attempts: row.attempts, reason }, "email outbox: giving up after 24 hours");
           this.deps.onResult?.(kind, "failed");
         } else {
@@ -184,7 +229,10 @@ export class OutboxWorker {
   async pendingCount(): Promise<number> {
     const { database } = this.deps;
     const { emailOutbox } = database.tables;
-    const [row] = await database.db.select({ n: count() }).from(emailOutbox).where(eq(emailOutbox.status, "pending"));
+    const [row] = await database.db
+      .select({ n: count() })
+      .from(emailOutbox)
+      .where(inArray(emailOutbox.status, [...WAITING]));
     return row?.n ?? 0;
   }
 }

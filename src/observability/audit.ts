@@ -4,10 +4,10 @@ import type { AuthEventSink } from "../auth/events";
 
 /**
  * The audit trail: one JSON line per security-relevant event, `audit: true`, for a SIEM. The email is
- * replaced by a keyed hash (stable for one JWT_SECRET), so events of one account can be correlated
- * without the address appearing in logs.
+ * replaced by a keyed hash (stable for one DATA_SECRET, which defaults to JWT_SECRET), so events of one
+ * account can be correlated without the address appearing in logs.
  */
-export function auditLog(logger: Logger, hashKey: string): AuthEventSink {
+export function auditLog(logger: Logger, hashKey: string | Buffer): AuthEventSink {
   const hashEmail = (email: string) => createHmac("sha256", hashKey).update(`audit-email:${email}`).digest("hex").slice(0, 32);
   return {
     emit(context, { email, ...event }) {

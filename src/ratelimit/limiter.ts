@@ -12,12 +12,17 @@ export interface Hit {
 
 /**
  * Fixed-window counters in the database, so every instance on one database shares them. Each hit is a
- * single atomic upsert (no read-modify-write), so concurrent hits are never lost.
+ * single atomic upsert (no read-modify-write), so concurrent hits are never lost. A key names an email
+ * address or a client: the table stores only its keyed hash (`storedKey`).
  */
 export class RateLimiter {
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    private readonly storedKey: (key: string) => string,
+  ) {}
 
-  async hit(key: string, limit: Limit, now: Date): Promise<Hit> {
+  async hit(plainKey: string, limit: Limit, now: Date): Promise<Hit> {
+    const key = this.storedKey(plainKey);
     const { rateLimits } = this.database.tables;
     const nowMs = now.getTime();
     const windowEnd = nowMs + limit.windowSeconds * 1000;
@@ -42,7 +47,8 @@ export class RateLimiter {
   }
 
   /** Takes one event back (a login that turned out to be successful is not a failed login). */
-  async undo(key: string): Promise<void> {
+  async undo(plainKey: string): Promise<void> {
+    const key = this.storedKey(plainKey);
     const { rateLimits } = this.database.tables;
     await this.database.statement((db) =>
       db
@@ -52,7 +58,8 @@ export class RateLimiter {
     );
   }
 
-  async reset(key: string): Promise<void> {
+  async reset(plainKey: string): Promise<void> {
+    const key = this.storedKey(plainKey);
     const { rateLimits } = this.database.tables;
     await this.database.statement((db) => db.delete(rateLimits).where(eq(rateLimits.key, key)));
   }

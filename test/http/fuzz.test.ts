@@ -21,6 +21,26 @@ const FIELDS = ["email", "username", "password", "firstName", "lastName", "token
 /** Objects with the contract's field names and arbitrary values: these reach the rules, not just the schema. */
 const plausibleBody = fc.dictionary(fc.constantFrom(...FIELDS), fc.oneof(fc.string(), fc.jsonValue(), fc.emailAddress()), { maxKeys: 6 });
 
+/** Values that once crashed Elysia's validator or the database: the outside test's finding 5 and 6. */
+const nested = (depth: number, leaf: unknown, asObject: boolean) => {
+  let value = leaf;
+  for (let i = 0; i < depth; i++) value = asObject ? { a: value } : [value];
+  return value;
+};
+const hostileValue = fc.oneof(
+  fc.record({ toString: fc.jsonValue() }),
+  fc.record({ valueOf: fc.jsonValue(), toString: fc.jsonValue() }),
+  fc.dictionary(fc.constantFrom("toString", "valueOf", "constructor", "__proto__", "toJSON"), fc.jsonValue(), { minKeys: 1 }),
+  fc.tuple(fc.integer({ min: 1, max: 6000 }), fc.jsonValue(), fc.boolean()).map(([depth, leaf, asObject]) => nested(depth, leaf, asObject)),
+  fc.tuple(fc.string(), fc.string()).map(([a, b]) => `${a}\u0000${b}`),
+  fc.tuple(fc.string(), fc.constantFrom("\ud800", "\udfff", "\udbff", "\udc00x")).map(([a, b]) => `${a}${b}`),
+  fc.string({ unit: "binary" }),
+);
+const hostileBody = fc.oneof(
+  fc.dictionary(fc.constantFrom(...FIELDS), fc.oneof(hostileValue, fc.string(), fc.emailAddress()), { minKeys: 1, maxKeys: 6 }),
+  hostileValue,
+);
+
 async function expectWellFormed(path: string, init: RequestInit) {
   const res = await app.app.handle(new Request(`http://localhost${path}`, { method: "POST", ...init }));
   expect(res.status).toBeLessThan(500);
@@ -48,6 +68,18 @@ describe("arbitrary input never causes a 500", () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...ENDPOINTS), plausibleBody, async (path, body) =>
         expectWellFormed(path, { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("hostile values: objects with toString/valueOf, deep nesting, NULs, lone surrogates", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...ENDPOINTS), hostileBody, fc.boolean(), async (path, body, authed) =>
+        expectWellFormed(path, {
+          headers: { "content-type": "application/json", ...(authed ? { authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body),
+        }),
       ),
       { numRuns: 300 },
     );

@@ -140,6 +140,8 @@ async function smtpApp(smtpUrl: string, options: { database?: Database; clock?: 
       }),
     );
     const text = await response.text();
+    // Resend-verification and forgot-password queue their email just after answering.
+    await built.auth.settled();
     return { status: response.status, text, json: text ? JSON.parse(text) : null };
   }
   async function register(email: string, username = `u_${Math.random().toString(36).slice(2, 10)}`, firstName = "Test") {

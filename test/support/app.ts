@@ -99,8 +99,10 @@ export async function createTestApp(options: TestAppOptions = {}) {
     const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
     const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
     const text = await response.text();
-    // Elysia runs after-response hooks (request log line, metrics) on a later tick: let them finish.
+    // Elysia runs after-response hooks (request log line, metrics) on a later tick: let them finish, and
+    // the emails that resend-verification and forgot-password queue after answering.
     await new Promise((resolve) => setImmediate(resolve));
+    await built.auth.settled();
     let json: any = null;
     try {
       json = text ? JSON.parse(text) : null;

@@ -120,6 +120,42 @@ describe("configuration", () => {
     const printed = JSON.stringify(redactedConfig(config));
     for (const secret of [SECRET, "metrics-token-value", "mailpass", ":password@"]) expect(printed).not.toContain(secret);
   });
+
+  test("no part of a database password holding @ / : is printed (finding 8)", () => {
+    for (const password of ["Xq9r7Zk@Lm4Pw2:Tt8Yu1", "Aa1Bb2Cc3@@Dd4Ee5Ff6", "Gg7Hh8Jj9Kk0"]) {
+      const config = parseConfig({ ...ROLLOUT_ENV, DATABASE_URL: `postgresql://app:${password}@db.internal:5432/cmf?sslmode=require` });
+      const printed = JSON.stringify(redactedConfig(config));
+      expect(printed).toContain("postgresql://app:***@db.internal:5432/cmf?sslmode=require");
+      for (const part of password.split(/[@:]/).filter(Boolean)) expect(printed).not.toContain(part);
+    }
+  });
+});
+
+describe("signing keys and the data secret (rotation)", () => {
+  const OLD = "o".repeat(40);
+  const OLDER = "p".repeat(40);
+
+  test("JWT_PREVIOUS_SECRETS is a comma-separated list, checked like JWT_SECRET in production", () => {
+    const config = parseConfig({ ...ROLLOUT_ENV, JWT_PREVIOUS_SECRETS: ` ${OLD} , ${OLDER} `, DATA_SECRET: OLD });
+    expect(config.jwt.previousSecrets).toEqual([OLD, OLDER]);
+    expect(errorFor({ ...ROLLOUT_ENV, JWT_PREVIOUS_SECRETS: "short", DATA_SECRET: OLD }).variable).toBe("JWT_PREVIOUS_SECRETS");
+    expect(errorFor({ ...ROLLOUT_ENV, JWT_PREVIOUS_SECRETS: SECRET, DATA_SECRET: OLD }).variable).toBe("JWT_PREVIOUS_SECRETS");
+    expect(parseConfig(ROLLOUT_ENV).jwt.previousSecrets).toEqual([]);
+  });
+
+  test("DATA_SECRET defaults to JWT_SECRET, and must be set in production once JWT_PREVIOUS_SECRETS is", () => {
+    expect(parseConfig(ROLLOUT_ENV).dataSecret).toEqual({ secret: SECRET, fromJwtSecret: true });
+    expect(parseConfig({ ...ROLLOUT_ENV, DATA_SECRET: OLD }).dataSecret).toEqual({ secret: OLD, fromJwtSecret: false });
+    const missing = errorFor({ ...ROLLOUT_ENV, JWT_PREVIOUS_SECRETS: OLD });
+    expect(missing.variable).toBe("DATA_SECRET");
+    expect(missing.message).not.toContain(OLD);
+    expect(errorFor({ ...ROLLOUT_ENV, DATA_SECRET: "changeme" }).variable).toBe("DATA_SECRET");
+  });
+
+  test("the redacted configuration hides previous secrets and the data secret", () => {
+    const printed = JSON.stringify(redactedConfig(parseConfig({ ...ROLLOUT_ENV, JWT_PREVIOUS_SECRETS: OLD, DATA_SECRET: OLDER })));
+    for (const secret of [SECRET, OLD, OLDER]) expect(printed).not.toContain(secret);
+  });
 });
 
 describe("durations", () => {

@@ -21,5 +21,15 @@ describe("email shape", () => {
     "%s is refused",
     (email) => expect(isWellFormedEmail(email)).toBe(false),
   );
+  test("local part at most 64, domain labels at most 63 characters (RFC 5321)", () => {
+    expect(isWellFormedEmail(`${"a".repeat(64)}@mit.edu`)).toBe(true);
+    expect(isWellFormedEmail(`${"a".repeat(65)}@mit.edu`)).toBe(false);
+    expect(isWellFormedEmail(`a@${"b".repeat(63)}.edu`)).toBe(true);
+    expect(isWellFormedEmail(`a@${"b".repeat(64)}.edu`)).toBe(false);
+  });
+  test.each(['"alice"@mit.edu', "al\u200bice@mit.edu", "al\u00adice@mit.edu", "a\u0000@mit.edu", "ü@mit.edu", "a.@mit.edu"])(
+    "%j is refused (quoted, invisible, control or non-ASCII)",
+    (email) => expect(isWellFormedEmail(email)).toBe(false),
+  );
   test("domain is what follows the last @", () => expect(emailDomain("a@cs.mit.edu")).toBe("cs.mit.edu"));
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { passwordProblem } from "../../src/auth/password-policy";
+import { normalizePassword, passwordProblem } from "../../src/auth/password-policy";
 
 describe("password policy", () => {
   test("TestPass123 is accepted", () => expect(passwordProblem("TestPass123", { username: "test", email: "test@ualberta.ca" })).toBeNull());
@@ -15,5 +15,17 @@ describe("password policy", () => {
   test("equal to the username or the email's local part (any case) is refused", () => {
     expect(passwordProblem("Student_2024", { username: "student_2024" })).toContain("username");
     expect(passwordProblem("JANE.DOE.1990", { email: "jane.doe.1990@mit.edu" })).toContain("email");
+  });
+  test("length counts code points, not UTF-16 units", () => {
+    expect(passwordProblem("😀😁😂🤣")).toContain("characters");
+    expect(passwordProblem("😀😁😂🤣😀x7Q")).toBeNull();
+    expect(passwordProblem("😀".repeat(64) + "x".repeat(64))).toBeNull();
+  });
+  test("one character repeated, or the whole email, is refused", () => {
+    expect(passwordProblem("aaaaaaaa")).toContain("repeated");
+    expect(passwordProblem("Jane.Doe@MIT.edu", { email: "jane.doe@mit.edu" })).toContain("email");
+  });
+  test("normalisation is NFKC", () => {
+    expect(normalizePassword("Cre\u0300me-４２")).toBe("Crème-42");
   });
 });

@@ -1,0 +1,146 @@
+import { eq, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Clock } from "../clock";
+import type { Config } from "../config/config";
+import type { Database, Queryable } from "../db/database";
+import type { RateLimiter } from "../ratelimit/limiter";
+import { AuthError } from "./errors";
+import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
+import { type HashGate, HashGateBusyError } from "./hash-gate";
+import type { AccessTokens, IssuedToken } from "./jwt";
+import type { Keys } from "./keys";
+import type { PasswordHasher } from "./password-hasher";
+import { normalizePassword } from "./password-policy";
+import { type PublicUser, toPublicUser, type UserRow } from "./users";
+
+export interface AuthDeps {
+  config: Config;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  hasher: PasswordHasher;
+  /** Admission to password hashing: every hash and check runs inside one of its slots. */
+  hashGate: HashGate;
+  tokens: AccessTokens;
+  keys: Keys;
+  limiter: RateLimiter;
+  /** Metrics and audit log. */
+  events: AuthEventSink;
+  /** Called after a transaction that queued an email has committed. */
+  onEmailQueued: () => void;
+  /** Told when deferred work starts and ends, so that a shutdown waits for it (the in-flight requests). */
+  background?: { begin(): void; end(): void };
+}
+
+export interface Session extends IssuedToken {
+  user: PublicUser;
+}
+
+/** The per-account failed-login counter: logins and change-password's current-password checks share it. */
+export const accountLoginKey = (email: string) => `login:account:${email}`;
+
+/** What the capabilities (accounts, sessions, passwords) share: lookups, limits, hashing slots, events. */
+export class AuthRules {
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(protected readonly deps: AuthDeps) {}
+
+  protected get tables() {
+    return this.deps.database.tables;
+  }
+
+  /**
+   * Runs `work` in a password-hashing slot; at capacity (see HashGate) it becomes SERVICE_BUSY. Work that
+   * only leads up to a hash runs inside the slot too, so a turned-away request has cost nothing but its wait.
+   */
+  protected withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+    return this.deps.hashGate.run(work).catch((error) => {
+      throw error instanceof HashGateBusyError ? new AuthError("SERVICE_BUSY", { retryAfterSeconds: 1 }) : error;
+    });
+  }
+
+  /**
+   * Checks a password as typed against a stored hash: its NFKC form, and (only when that differs) the
+   * form as typed, which is what releases before NFKC hashed. Unknown accounts go the same way.
+   */
+  protected async checkPassword(typed: string, hash: string): Promise<{ matched: boolean; legacy: boolean }> {
+    const normalized = normalizePassword(typed);
+    if (await this.deps.hasher.verify(normalized, hash)) return { matched: true, legacy: false };
+    if (normalized === typed) return { matched: false, legacy: false };
+    const matched = await this.deps.hasher.verify(typed, hash);
+    return { matched, legacy: matched };
+  }
+
+  protected emit(context: RequestContext, event: AuthEvent) {
+    this.deps.events.emit(context, event);
+  }
+
+  /** Counts one event against `key`; over the limit: the event, and RATE_LIMITED with the seconds to wait. */
+  protected async enforceLimit(context: RequestContext, key: string, limit: RateLimitName, failed: AuthEvent["event"], email?: string) {
+    const limits = this.deps.config.rateLimits;
+    const config = {
+      login_account: limits.loginPerAccount,
+      login_client: limits.loginPerClient,
+      register_client: limits.registerPerClient,
+      resend_client: limits.emailRequestsPerClient,
+      forgot_client: limits.emailRequestsPerClient,
+    }[limit];
+    const hit = await this.deps.limiter.hit(key, config, this.deps.clock.now());
+    if (hit.allowed) return;
+    this.emit(context, { event: "rate_limited", outcome: "failure", limit, email });
+    this.emit(context, { event: failed, outcome: "failure", reason: "rate_limited", email });
+    throw new AuthError("RATE_LIMITED", { retryAfterSeconds: hit.retryAfterSeconds });
+  }
+
+  protected findUserByEmail(email: string): Promise<UserRow | undefined> {
+    const { users } = this.tables;
+    return this.deps.database.db
+      .select()
+      .from(users)
+      .where(eq(users.email, email))
+      .then((rows) => rows[0]);
+  }
+
+  protected findUserById(id: string): Promise<UserRow | undefined> {
+    const { users } = this.tables;
+    return this.deps.database.db
+      .select()
+      .from(users)
+      .where(eq(users.id, id))
+      .then((rows) => rows[0]);
+  }
+
+  /** Serialises per-account email decisions (throttle count + insert) by locking the user's row. */
+  protected lockUser(tx: Queryable, userId: string) {
+    const { users } = this.tables;
+    return tx
+      .update(users)
+      .set({ updatedAt: sql`${users.updatedAt}` })
+      .where(eq(users.id, userId));
+  }
+
+  protected async session(user: UserRow): Promise<Session> {
+    const issued = await this.deps.tokens.issue(user, this.deps.clock.now(), this.deps.config.jwt.expiresInSeconds);
+    return { ...issued, user: toPublicUser(user) };
+  }
+
+  /**
+   * Runs `work` after the answer: what differs between a known and an unknown address (the account's
+   * email, its throttle) then costs the request nothing, so its timing tells nothing.
+   */
+  protected defer(what: string, work: () => Promise<void>): void {
+    this.deps.background?.begin();
+    const task = work()
+      .catch((error) => this.deps.logger.warn({ err: error instanceof Error ? error.message : "unknown", what }, "deferred work failed"))
+      .finally(() => {
+        this.pending.delete(task);
+        this.deps.background?.end();
+      });
+    this.pending.add(task);
+  }
+
+  /** Resolves when the deferred work started so far has finished. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+}
