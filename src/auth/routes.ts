@@ -163,16 +163,20 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY: password checking is at capacity; the attempt was not counted, retry after Retry-After seconds.",
       },
     })
-    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await edge(auth.authenticate(context, headers.authorization))).user) }), {
-      response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
-      detail: {
-        operationId: "getMe",
-        summary: "The logged-in user",
-        security: bearer,
-        description:
-          "401 UNAUTHORIZED (with WWW-Authenticate: Bearer) when the token is missing, malformed, expired, revoked by logout, older than the last password change or reset, or its user no longer exists.",
+    .get(
+      "/me",
+      async ({ headers, context }) => ({ user: toPublicUser((await edge(auth.authenticate(context, headers.authorization))).user) }),
+      {
+        response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
+        detail: {
+          operationId: "getMe",
+          summary: "The logged-in user",
+          security: bearer,
+          description:
+            "401 UNAUTHORIZED (with WWW-Authenticate: Bearer) when the token is missing, malformed, expired, revoked by logout, older than the last password change or reset, or its user no longer exists.",
+        },
       },
-    })
+    )
     .post(
       "/logout",
       async ({ headers, context, status }) => {
