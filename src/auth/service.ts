@@ -198,7 +198,13 @@ export class AuthService {
   async verifyEmail(context: RequestContext, token: string): Promise<PublicUser> {
     try {
       const user = await this.consumeVerificationToken(token);
-      this.emit(context, { event: "email_verification", outcome: "success", userId: user.id, email: user.email });
+      this.emit(context, {
+        event: "email_verification",
+        outcome: "success",
+        userId: user.id,
+        email: user.email,
+        registeredAt: user.createdAt,
+      });
       return user;
     } catch (error) {
       if (error instanceof ApiError) this.emit(context, { event: "email_verification", outcome: "failure", reason: "invalid_token" });

@@ -51,7 +51,8 @@ export interface OutboxDeps {
   config: Config;
   logger: Logger;
   pollIntervalMs?: number;
-  onResult?: (kind: string, result: "sent" | "retry" | "failed") => void;
+  /** `queuedAt` (when sent): when the email was queued, for the queued → delivered histogram. */
+  onResult?: (kind: string, result: "sent" | "retry" | "failed", queuedAt?: Date) => void;
   onCrash?: (error: unknown) => void;
 }
 
@@ -161,7 +162,7 @@ export class OutboxWorker {
         await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
         await finish({ status: "sent", link: null, sentAt: clock.now(), lockedUntil: null, lastError: null });
-        this.deps.onResult?.(kind, "sent");
+        this.deps.onResult?.(kind, "sent", row.createdAt);
       } catch (error) {
         const now = clock.now();
         const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);

@@ -5,6 +5,7 @@ import { type Config, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
+import { createDatabaseMetrics } from "../../src/observability/database-metrics";
 import { openTestDatabase } from "./database";
 
 export const PASSWORD = "TestPass123";
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   database?: Database;
   hasher?: PasswordHasher;
+  /** The release this instance reports (default: this build's). */
+  version?: string;
 }
 
 /** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
@@ -45,7 +48,6 @@ export async function createTestApp(options: TestAppOptions = {}) {
     PASSWORD_HASH_QUEUE_TIMEOUT: "30s",
     ...options.env,
   });
-  const database = options.database ?? (await openTestDatabase());
   const clock = new ManualClock(new Date());
   const logLines: string[] = [];
   // One entry per line: request lines arrive several to a write (one write per event-loop turn).
@@ -53,10 +55,13 @@ export async function createTestApp(options: TestAppOptions = {}) {
     { logLevel: "debug" },
     { write: (chunk: string) => void logLines.push(...chunk.split("\n").filter(Boolean)) },
   );
+  // The driver hooks, as serve installs them (only on a database this helper opens itself).
+  const databaseMetrics = options.database ? undefined : createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
+  const database = options.database ?? (await openTestDatabase(undefined, { observer: databaseMetrics?.observer }));
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
   const hasher = options.hasher ?? TEST_HASHER;
-  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher });
+  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher, databaseMetrics, version: options.version });
   const { app, outbox } = built;
 
   async function call(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
