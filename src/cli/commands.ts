@@ -23,6 +23,8 @@ Commands:
   migrate status    list applied and pending migrations; exit 1 when one is pending
   check             validate configuration and reach the database; exit 0 ready, 78 bad config, 1 database problem
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
+  rollout-check --prometheus URL [--canary VERSION] [--window 30m]
+                    judge a canary by the rollout plan's criteria; exit 0 promote, 1 hold, 2 roll back
   --version         print the version
   --help            print this help
 

@@ -24,6 +24,8 @@ const CONNECTION_CODES = new Set([
 
 function operationOf(statement: string): (typeof QUERY_OPERATIONS)[number] {
   const verb = /^\s*\(?\s*([a-z]+)/i.exec(statement)?.[1]?.toLowerCase();
+  // Our statements with a WITH clause only read.
+  if (verb === "with") return "select";
   return verb === "select" || verb === "insert" || verb === "update" || verb === "delete" ? verb : "other";
 }
 
@@ -38,7 +40,7 @@ export function databaseErrorKind(error: unknown): ErrorKind {
     if (code.startsWith("23") || code.startsWith("SQLITE_CONSTRAINT")) return "constraint";
     // AggregateError: every address of a host name failed (e.g. ::1 and 127.0.0.1 for localhost).
     if (current instanceof AggregateError && current.errors.some((inner) => databaseErrorKind(inner) === "connection")) return "connection";
-    if (/closed database|connection (terminated|closed|ended)/i.test(current.message)) return "connection";
+    if (/connection (terminated|closed|ended)/i.test(current.message)) return "connection";
   }
   return "other";
 }

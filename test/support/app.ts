@@ -105,7 +105,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     return res.json.token as string;
   }
 
-  return { ...built, config, database, clock, mail, logLines, call, registerUser, login };
+  return { ...built, config, database, databaseMetrics, clock, mail, logLines, call, registerUser, login };
 }
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
