@@ -154,8 +154,8 @@ describe("metrics a rollout is judged by", () => {
     const gauge = async (name: string) => (await app.databaseMetrics?.metrics.find((m) => m.name === name)?.get())?.values[0]?.value;
     const max = (await gauge("db_pool_connections_max")) as number;
     expect(max).toBeGreaterThan(0);
-    // Four more half-second statements than there are connections, counted while they run.
-    const running = Array.from({ length: max + 4 }, () => raw(app.database, sql`SELECT pg_sleep(0.5)`));
+    // Four more two-second statements than there are connections, counted while they run.
+    const running = Array.from({ length: max + 4 }, () => raw(app.database, sql`SELECT pg_sleep(2)`));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const during = { inUse: await gauge("db_pool_connections_in_use"), waiting: await gauge("db_pool_waiting") };
     await Promise.all(running);
