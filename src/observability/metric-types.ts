@@ -90,7 +90,19 @@ export class Histogram {
   }
 
   observe(labels: Labels, value: number): void {
-    const series = this.seriesFor(labels);
+    this.record(this.seriesFor(labels), value);
+  }
+
+  /**
+   * The request path's variant: `key` is the label values joined by U+0000 in label order, so a known
+   * series costs one map lookup; `labels` is only called to create a new one.
+   */
+  observeByKey(key: string, labels: () => Labels, value: number): void {
+    const series = this.series.get(key);
+    this.record(series ?? this.seriesFor(labels()), value);
+  }
+
+  private record(series: HistogramSeries, value: number): void {
     let bucket = 0;
     while (bucket < this.buckets.length && value > (this.buckets[bucket] as number)) bucket++;
     series.count++;

@@ -166,7 +166,12 @@ export function createMetrics(options: MetricsOptions) {
     },
     recordRequest(request: CompletedRequest) {
       if (isUnmeasuredRoute(request.route)) return;
-      requests.observe({ method: request.method, route: request.route, status: String(request.status) }, request.durationMs / 1000);
+      const { method, route, status } = request;
+      requests.observeByKey(
+        `${method}\u0000${route}\u0000${status}`,
+        () => ({ method, route, status: String(status) }),
+        request.durationMs / 1000,
+      );
     },
     recordHashRejection() {
       hashRejections.inc();
