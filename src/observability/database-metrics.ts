@@ -68,10 +68,20 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
   /** Statements outside a transaction and transactions in progress: each holds (or waits for) a connection. */
   let holders = 0;
 
+  /** A statement's error that fails its transaction too is one failure, not two. */
+  const counted = new WeakSet<object>();
+  const countError = (error: unknown) => {
+    if (typeof error === "object" && error !== null) {
+      if (counted.has(error)) return;
+      counted.add(error);
+    }
+    errors.inc({ kind: databaseErrorKind(error) });
+  };
+
   const finish = (operation: string, statement: string, started: number) => (error?: unknown) => {
     const seconds = (performance.now() - started) / 1000;
     durations.observe({ operation }, seconds);
-    if (error !== undefined) errors.inc({ kind: databaseErrorKind(error) });
+    if (error !== undefined) countError(error);
     if (seconds * 1000 >= options.slowQueryMs) {
       options.logger.warn(
         { operation, durationMs: Math.round(seconds * 1000), sql: statement.slice(0, 1000), failed: error !== undefined },

@@ -144,6 +144,22 @@ describe("metrics a rollout is judged by", () => {
     expect(counted?.values.find((v) => v.labels.kind === "connection")?.value).toBe(1);
   });
 
+  test("a statement's failure that also fails its transaction is counted once", async () => {
+    const metrics = createDatabaseMetrics({ logger: createLogger({ logLevel: "silent" }), slowQueryMs: 60_000 });
+    const violation = Object.assign(new Error("duplicate key value violates unique constraint"), { code: "23505" });
+    const transactionDone = metrics.observer.transaction();
+    metrics.observer.query("insert into users …", true)(violation);
+    transactionDone(violation);
+    metrics.observer.transaction()(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" }));
+    const counted = (await metrics.metrics.find((m) => m.name === "db_errors_total")?.get())?.values ?? [];
+    expect(Object.fromEntries(counted.map((v) => [v.labels.kind, v.value]))).toEqual({
+      connection: 1,
+      timeout: 0,
+      constraint: 1,
+      other: 0,
+    });
+  });
+
   test("pool connections in use and waiting (PostgreSQL; absent on SQLite, which has no pool)", async () => {
     const app = await createTestApp();
     if (TEST_DIALECT === "sqlite") {
