@@ -105,7 +105,7 @@ beforeAll(async () => {
   );
   // Ready, and every instance scraped at least twice: the series at 0 are in before any traffic.
   for (let attempt = 0; ; attempt++) {
-    if (attempt > 150) throw new Error("Prometheus did not scrape the three instances within 15 s");
+    if (attempt > 300) throw new Error("Prometheus did not scrape the three instances within 30 s");
     const up = await query("count(count_over_time(up[1m]) >= 2 and up == 1)").catch(() => []);
     if (Number(up[0]?.value[1]) === 3) break;
     await sleep(100);
