@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,9 +30,12 @@ const freePort = () =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function api<T>(path: string): Promise<{ status: string; error?: string; data: T }> {
+  return (await fetch(`${prometheusUrl}${path}`)).json() as Promise<{ status: string; error?: string; data: T }>;
+}
+
 async function query(promql: string): Promise<{ value: [number, string] }[]> {
-  const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  return ((await response.json()) as { data: { result: { value: [number, string] }[] } }).data.result;
+  return (await api<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(promql)}`)).data.result;
 }
 
 /** A hasher whose every call fails: registrations and logins of that release answer 500. */
@@ -93,6 +96,9 @@ beforeAll(async () => {
     config,
     [
       "global: { scrape_interval: 1s, evaluation_interval: 1s }",
+      "rule_files:",
+      `  - ${join(ROOT, "deploy", "prometheus", "recording.rules.yml")}`,
+      `  - ${join(ROOT, "deploy", "prometheus", "alerts.rules.yml")}`,
       "scrape_configs:",
       "  - job_name: classmatefinder",
       `    static_configs: [{ targets: ["${stable.target}", "${canary.target}", "${broken.target}"] }]`,
@@ -148,6 +154,31 @@ describe("rollout-check against a real Prometheus", () => {
     }
     expect(output).toMatch(/^verdict: promote$/m);
     expect(code).toBe(0);
+  });
+
+  test("the shipped rules evaluate cleanly on real scrapes, and the broken canary's error-rate rollback alert is raised", async () => {
+    const { data } = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>("/api/v1/rules");
+    const rules = data.groups.flatMap((group) => group.rules);
+    expect(rules.length).toBeGreaterThan(15);
+    expect(rules.filter((rule) => rule.health !== "ok").map((rule) => `${rule.name}: ${rule.health} ${rule.lastError ?? ""}`)).toEqual([]);
+    const alerts = (await api<{ alerts: { labels: Record<string, string>; state: string }[] }>("/api/v1/alerts")).data.alerts;
+    const raised = alerts.map((alert) => `${alert.labels.alertname} ${alert.labels.version ?? ""}`);
+    expect(raised).toContain("ClassmateFinderErrorRateRollback 0.2.0-bad");
+    expect(raised.filter((alert) => alert.endsWith("0.2.0-good") || alert.endsWith("0.1.0"))).toEqual([]);
+  });
+
+  test("every dashboard panel query runs on real scrapes without error", async () => {
+    const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy", "grafana", "classmatefinder-rollout.json"), "utf8")) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const failures: string[] = [];
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets) {
+        const answer = await api(`/api/v1/query?query=${encodeURIComponent(expr)}`);
+        if (answer.status !== "success") failures.push(`${panel.title}: ${answer.error}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 
   test("a release Prometheus does not scrape is held (exit 1), never promoted", () => {
