@@ -6,16 +6,14 @@ import type { Database, QueryObserver, RawExec } from "./database";
 import * as postgresTables from "./schema.postgres";
 
 export function openPostgres(url: string, logger: DrizzleLogger | undefined, observer?: QueryObserver): Database {
-  const observe = <T extends postgres.Sql>(sql: T) => (observer ? observePostgres(sql, observer) : sql);
-  const client = observe(
-    postgres(url, {
-      max: 10,
-      connect_timeout: 5,
-      idle_timeout: 60,
-      onnotice: () => {},
-    }),
-  );
-  const db = drizzle({ client, schema: postgresTables, logger });
+  const client = postgres(url, {
+    max: 10,
+    connect_timeout: 5,
+    idle_timeout: 60,
+    onnotice: () => {},
+  });
+  // Every query of the service goes through drizzle: the observer sees them there (not the health ping).
+  const db = drizzle({ client: observer ? observePostgres(client, observer) : client, schema: postgresTables, logger });
   return {
     kind: "postgres",
     db,

@@ -137,7 +137,7 @@ describe("metrics a rollout is judged by", () => {
   test("connection failures are their own kind: a database that is not there", async () => {
     const metrics = createDatabaseMetrics({ logger: createLogger({ logLevel: "silent" }), slowQueryMs: 60_000 });
     const database = openDatabase({ kind: "postgres", url: "postgres://root@127.0.0.1:1/nothing" }, { observer: metrics.observer });
-    const error = await database.ping().catch((e: unknown) => e);
+    const error = await raw(database, sql`SELECT 1`).catch((e: unknown) => e);
     await database.close();
     expect(databaseErrorKind(error)).toBe("connection");
     const counted = await metrics.metrics.find((m) => m.name === "db_errors_total")?.get();
