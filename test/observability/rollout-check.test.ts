@@ -17,6 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), "cmf-rollout-"));
 let prometheus: ReturnType<typeof Bun.spawn> | undefined;
 let prometheusUrl = "";
 const instances: TestApp[] = [];
+const IN_MEMORY = { kind: "sqlite", url: "file::memory:", path: ":memory:" } as const;
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -47,7 +48,9 @@ const brokenHasher: PasswordHasher = {
 };
 
 async function startInstance(version: string, hasher?: PasswordHasher): Promise<{ app: TestApp; target: string }> {
-  const app = await createTestApp({ version, hasher, env: { RATE_LIMIT_REGISTER_CLIENT: "1000/1h" } });
+  // SQLite in memory whatever TEST_DATABASE says: this is about Prometheus and the criteria, and the
+  // shared PostgreSQL of a busy machine can refuse connections (which the check would rightly report).
+  const app = await createTestApp({ version, hasher, env: { RATE_LIMIT_REGISTER_CLIENT: "1000/1h" }, databaseConfig: IN_MEMORY });
   instances.push(app);
   const server = app.app.listen({ port: 0, hostname: "127.0.0.1" });
   return { app, target: `127.0.0.1:${server.server?.port}` };

@@ -1,7 +1,7 @@
 import { createApp } from "../../src/app";
 import { argon2idHasher, type PasswordHasher } from "../../src/auth/password-hasher";
 import { ManualClock } from "../../src/clock";
-import { type Config, parseConfig } from "../../src/config/config";
+import { type Config, type DatabaseConfig, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
@@ -35,6 +35,8 @@ export interface TestAppOptions {
   hasher?: PasswordHasher;
   /** The release this instance reports (default: this build's). */
   version?: string;
+  /** A database of this kind instead of the suite's (TEST_DATABASE), opened with the driver hooks. */
+  databaseConfig?: DatabaseConfig;
 }
 
 /** The whole service in-process, on a fresh database, with a manual clock, captured logs and mail. */
@@ -57,7 +59,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
   );
   // The driver hooks, as serve installs them (only on a database this helper opens itself).
   const databaseMetrics = options.database ? undefined : createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
-  const database = options.database ?? (await openTestDatabase(undefined, { observer: databaseMetrics?.observer }));
+  const database = options.database ?? (await openTestDatabase(options.databaseConfig, { observer: databaseMetrics?.observer }));
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
   const hasher = options.hasher ?? TEST_HASHER;
