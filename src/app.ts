@@ -18,10 +18,12 @@ import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
 import type { MailTransport } from "./mail/types";
 import { auditLog } from "./observability/audit";
+import type { DatabaseMetrics } from "./observability/database-metrics";
 import { type ErrorReporter, noErrorReporter } from "./observability/error-reporting";
 import { createMetrics } from "./observability/metrics";
 import { metricsRoutes } from "./observability/routes";
 import { RateLimiter } from "./ratelimit/limiter";
+import { VERSION } from "./version";
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +36,10 @@ export interface AppDeps {
   errorReporter?: ErrorReporter;
   /** How often the outbox worker looks for due emails (default 1 s). */
   outboxPollIntervalMs?: number;
+  /** The driver hooks' metrics, when `database` was opened with their observer (see serve). */
+  databaseMetrics?: DatabaseMetrics;
+  /** Default: this build's version. Tests run two "releases" side by side. */
+  version?: string;
 }
 
 /** Builds the service from its dependencies; tests pass their own database, clock, mailer and logger. */
@@ -43,7 +49,15 @@ export function createApp(deps: AppDeps) {
   const errorReporter = deps.errorReporter ?? noErrorReporter;
   const keys = createKeys(config);
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
-  const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount(), passwordHashLoad: () => hashGate.load });
+  const metrics = createMetrics({
+    pendingEmails: () => outbox.pendingCount(),
+    passwordHashLoad: () => hashGate.load,
+    version: deps.version ?? VERSION,
+    clock,
+    database,
+    logger,
+    databaseMetrics: deps.databaseMetrics,
+  });
   const hashGate = new HashGate({
     concurrency: config.passwordHashing.concurrency,
     queueTimeoutMs: config.passwordHashing.queueTimeoutMs,
@@ -57,7 +71,7 @@ export function createApp(deps: AppDeps) {
     logger,
     transport: deps.mailTransport ?? createTransport(config, logger),
     pollIntervalMs: deps.outboxPollIntervalMs,
-    onResult: (kind, result) => metrics.recordEmail(kind, result),
+    onResult: (kind, result, queuedAt) => metrics.recordEmail(kind, result, queuedAt),
     onCrash: (error) => errorReporter.capture(error, { where: "email-outbox" }),
   });
   const limiter = new RateLimiter(database, (key) => `h:${keys.bookkeepingHash(`rate-limit:${key}`)}`);
@@ -85,6 +99,7 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes({ database, clock, startedAt: clock.now() }))
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
+  metrics.expectRoutes(app.routes);
   return { app, outbox, auth, limiter, metrics, inFlight };
 }
 

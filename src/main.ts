@@ -16,6 +16,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "smoke") return smokeCommand(args[1]);
+  if (args[0] === "rollout-check") return (await import("./cli/rollout-check")).rolloutCheckCommand(args.slice(1));
   const commands: Record<string, (config: Config) => Promise<number>> = {
     serve: serveCommand,
     migrate: migrateCommand,

@@ -112,7 +112,13 @@ export class Accounts extends AuthRules {
   async verifyEmail(context: RequestContext, token: string): Promise<PublicUser> {
     try {
       const user = await this.consumeVerificationToken(token);
-      this.emit(context, { event: "email_verification", outcome: "success", userId: user.id, email: user.email });
+      this.emit(context, {
+        event: "email_verification",
+        outcome: "success",
+        userId: user.id,
+        email: user.email,
+        registeredAt: user.createdAt,
+      });
       return user;
     } catch (error) {
       if (error instanceof AuthError) this.emit(context, { event: "email_verification", outcome: "failure", reason: "invalid_token" });

@@ -27,6 +27,8 @@ export interface AuthEvent {
   /** Why it failed: invalid_credentials, unverified, rate_limited, invalid_token, a token rejection reason … */
   reason?: string;
   limit?: RateLimitName;
+  /** email_verification: when the account was registered (ISO time), for the registration → verification histogram. */
+  registeredAt?: string;
 }
 
 export interface AuthEventSink {

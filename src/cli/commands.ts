@@ -5,6 +5,7 @@ import { type Database, openDatabase } from "../db/database";
 import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
 import { createLogger } from "../logger";
+import { createDatabaseMetrics } from "../observability/database-metrics";
 import { createErrorReporter } from "../observability/error-reporting";
 import { PROGRAM, VERSION } from "../version";
 
@@ -22,6 +23,8 @@ Commands:
   migrate status    list applied and pending migrations; exit 1 when one is pending
   check             validate configuration and reach the database; exit 0 ready, 78 bad config, 1 database problem
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
+  rollout-check --prometheus URL [--canary VERSION] [--window 30m]
+                    judge a canary by the rollout plan's criteria; exit 0 promote, 1 hold, 2 roll back
   --version         print the version
   --help            print this help
 
@@ -95,9 +98,11 @@ export async function checkCommand(config: Config): Promise<number> {
 
 export async function serveCommand(config: Config): Promise<number> {
   const logger = createLogger(config);
+  const databaseMetrics = createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
   // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
   const database = openDatabase(config.database, {
     onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
+    observer: databaseMetrics.observer,
   });
   if (config.nodeEnv === "production") {
     // Production never changes the schema by itself; newer migrations (a rollback) are fine.
@@ -127,7 +132,7 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
-  const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter });
+  const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter, databaseMetrics });
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: Number.MAX_SAFE_INTEGER });

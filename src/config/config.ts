@@ -25,6 +25,8 @@ export interface Config {
   trustProxy: boolean;
   logLevel: LogLevel;
   metricsToken: string | null;
+  /** Statements at least this slow are logged ("slow query", SQL text without parameters). */
+  slowQueryMs: number;
   swaggerEnabled: boolean;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
   rateLimits: RateLimits;
@@ -131,6 +133,7 @@ export function parseConfig(env: Env): Config {
     trustProxy: parseBoolean("TRUST_PROXY", get("TRUST_PROXY"), false),
     logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
     metricsToken: get("METRICS_TOKEN") ?? null,
+    slowQueryMs: parseSlowQuery(get("DATABASE_SLOW_QUERY")),
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
     passwordHashing: parsePasswordHashing(get),
@@ -170,6 +173,14 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
     concurrency: integer("PASSWORD_HASH_CONCURRENCY", availableParallelism(), 1, 1024, ""),
     queueTimeoutMs,
   };
+}
+
+function parseSlowQuery(value: string | undefined): number {
+  const milliseconds = parseDurationMilliseconds(value ?? "500ms");
+  if (milliseconds === null || milliseconds > 600_000) {
+    throw new ConfigError("DATABASE_SLOW_QUERY", `must be a duration such as 200ms or 2s, at most 600s (got "${value}")`);
+  }
+  return milliseconds;
 }
 
 function parseSentryDsn(value: string | undefined): string | null {

@@ -35,9 +35,20 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Told about every statement and transaction the driver runs (metrics: src/observability/database-metrics.ts). */
+export interface QueryObserver {
+  /** A statement was handed to the driver; the returned function is called once it has finished or failed. */
+  query(statement: string, inTransaction: boolean): (error?: unknown) => void;
+  /** A transaction began (PostgreSQL); the returned function is called once it has committed or failed. */
+  transaction(): (error?: unknown) => void;
+  /** The most connections the pool holds (PostgreSQL). */
+  poolSize?(connections: number): void;
+}
+
 export interface OpenOptions {
   /** Receives each SQL statement (parameters are never passed on). */
   onQuery?: (statement: string) => void;
+  observer?: QueryObserver;
 }
 
 export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Database {
@@ -46,8 +57,8 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   };
   // Only the driver in use is loaded: the other one's modules would only slow the start down.
   return config.kind === "sqlite"
-    ? (require("./sqlite") as typeof import("./sqlite")).openSqlite(config.path, logger)
-    : (require("./postgres") as typeof import("./postgres")).openPostgres(config.url, logger);
+    ? (require("./sqlite") as typeof import("./sqlite")).openSqlite(config.path, logger, options.observer)
+    : (require("./postgres") as typeof import("./postgres")).openPostgres(config.url, logger, options.observer);
 }
 
 /** True when `error` (or what it wraps) is a unique-constraint violation, in either dialect. */

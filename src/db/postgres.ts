@@ -1,17 +1,19 @@
 import type { Logger as DrizzleLogger } from "drizzle-orm/logger";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import type { Database, RawExec } from "./database";
+import { observePostgres } from "../observability/driver-hooks";
+import type { Database, QueryObserver, RawExec } from "./database";
 import * as postgresTables from "./schema.postgres";
 
-export function openPostgres(url: string, logger: DrizzleLogger | undefined): Database {
+export function openPostgres(url: string, logger: DrizzleLogger | undefined, observer?: QueryObserver): Database {
   const client = postgres(url, {
     max: 10,
     connect_timeout: 5,
     idle_timeout: 60,
     onnotice: () => {},
   });
-  const db = drizzle({ client, schema: postgresTables, logger });
+  // Every query of the service goes through drizzle: the observer sees them there (not the health ping).
+  const db = drizzle({ client: observer ? observePostgres(client, observer) : client, schema: postgresTables, logger });
   return {
     kind: "postgres",
     db,

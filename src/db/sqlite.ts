@@ -3,7 +3,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Logger as DrizzleLogger } from "drizzle-orm/logger";
-import type { Database, Db, Tables } from "./database";
+import { observeSqlite } from "../observability/driver-hooks";
+import type { Database, Db, QueryObserver, Tables } from "./database";
 import * as sqliteTables from "./schema.sqlite";
 
 /** Serialises async work: SQLite has one connection, so transactions must not interleave on it. */
@@ -16,7 +17,7 @@ class Mutex {
   }
 }
 
-export function openSqlite(path: string, logger: DrizzleLogger | undefined): Database {
+export function openSqlite(path: string, logger: DrizzleLogger | undefined, observer?: QueryObserver): Database {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const client = new SqliteClient(path, { create: true, strict: true });
   client.run("PRAGMA journal_mode = WAL");
@@ -24,7 +25,7 @@ export function openSqlite(path: string, logger: DrizzleLogger | undefined): Dat
   client.run("PRAGMA foreign_keys = ON");
   // Freed pages (a delivered link, a replaced account) are overwritten with zeros, not left to be carved.
   client.run("PRAGMA secure_delete = ON");
-  const db = drizzle({ client, schema: sqliteTables, logger }) as unknown as Db;
+  const db = drizzle({ client: observer ? observeSqlite(client, observer) : client, schema: sqliteTables, logger }) as unknown as Db;
   const mutex = new Mutex();
   const selectOne = client.prepare("SELECT 1");
   // drizzle's bun:sqlite transactions are synchronous; ours must span awaits, hence BEGIN/COMMIT by hand.

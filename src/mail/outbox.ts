@@ -81,7 +81,8 @@ export interface OutboxDeps {
   config: Config;
   logger: Logger;
   pollIntervalMs?: number;
-  onResult?: (kind: string, result: "sent" | "retry" | "failed") => void;
+  /** `queuedAt` (when sent): when the email was queued, for the queued → delivered histogram. */
+  onResult?: (kind: string, result: "sent" | "retry" | "failed", queuedAt?: Date) => void;
   onCrash?: (error: unknown) => void;
 }
 
@@ -205,7 +206,7 @@ export class OutboxWorker {
         await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
         await finish({ status: "sent", ...forgotten, sentAt: clock.now(), lockedUntil: null, lastError: null });
-        this.deps.onResult?.(kind, "sent");
+        this.deps.onResult?.(kind, "sent", row.createdAt);
       } catch (error) {
         const now = clock.now();
         // A mail server's refusal often quotes the recipient: the row and the log keep no address.

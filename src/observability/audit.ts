@@ -10,7 +10,8 @@ import type { AuthEventSink } from "../auth/events";
 export function auditLog(logger: Logger, hashKey: string | Buffer): AuthEventSink {
   const hashEmail = (email: string) => createHmac("sha256", hashKey).update(`audit-email:${email}`).digest("hex").slice(0, 32);
   return {
-    emit(context, { email, ...event }) {
+    // registeredAt feeds the metrics only: the audit line already has the time of the verification.
+    emit(context, { email, registeredAt: _registeredAt, ...event }) {
       // A request turned away at capacity decided nothing: the metrics count it, the audit trail does not.
       if (event.reason === "service_busy") return;
       logger.info(

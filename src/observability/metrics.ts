@@ -1,102 +1,118 @@
+import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { AuthEventSink } from "../auth/events";
+import type { Clock } from "../clock";
+import type { Database } from "../db/database";
 import type { CompletedRequest } from "../http/plugin";
-
-type Labels = Record<string, string>;
-interface Sample {
-  metricName?: string;
-  labels: Labels;
-  value: number;
-}
-
-/** What prom-client's Registry asks a metric for at scrape time. */
-interface ScrapedMetric {
-  name: string;
-  help: string;
-  type: "counter" | "gauge" | "histogram";
-  aggregator: "sum";
-  get(): Promise<{ name: string; help: string; type: string; aggregator: "sum"; values: Sample[] }>;
-}
-
-function scraped(name: string, help: string, type: ScrapedMetric["type"], values: () => Sample[] | Promise<Sample[]>): ScrapedMetric {
-  return { name, help, type, aggregator: "sum", get: async () => ({ name, help, type, aggregator: "sum", values: await values() }) };
-}
-
-/** A counter family: a plain map from label values to a number. */
-class Counter {
-  private readonly series = new Map<string, Sample>();
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly labelNames: readonly string[] = [],
-  ) {
-    if (labelNames.length === 0) this.series.set("", { labels: {}, value: 0 });
-  }
-
-  inc(labels: Labels = {}): void {
-    const key = this.labelNames.map((label) => labels[label]).join("\u0000");
-    const sample = this.series.get(key);
-    if (sample) sample.value++;
-    else this.series.set(key, { labels, value: 1 });
-  }
-
-  toMetric(): ScrapedMetric {
-    return scraped(this.name, this.help, "counter", () => [...this.series.values()]);
-  }
-}
+import type { DatabaseMetrics } from "./database-metrics";
+import { databaseStats } from "./database-stats";
+import { Counter, Histogram, type Labels, type ScrapedMetric, scraped } from "./metric-types";
+import { processMetrics } from "./process-metrics";
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Queued → delivered: the plan's target is 5 minutes (300 s), so that is a bucket bound. */
+const EMAIL_DELIVERY_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400];
+const VERIFICATION_DELAY_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 21600, 43200, 86400, 259200, 604800];
+/** Statuses the service answers when something breaks: their series exist at 0 from the start for every route. */
+const FAILURE_STATUSES = ["500", "503"];
+const EMAIL_KINDS = ["verify_email", "reset_password"];
+const LOGIN_RESULTS = ["success", "invalid_credentials", "unverified", "rate_limited", "service_busy"];
+const TOKEN_REJECTIONS = ["missing", "malformed", "algorithm", "signature", "expired", "revoked", "stale", "user_not_found"];
+const RATE_LIMITS = ["login_account", "login_client", "register_client", "resend_client", "forgot_client"];
 
-interface RequestSeries {
-  labels: Labels;
-  count: number;
-  sum: number;
-  /** Requests per bucket (not cumulative); the last slot is beyond the largest bound. */
-  perBucket: number[];
+/** Prometheus's scrapes and the API documentation are not traffic the rollout judges: they are not counted. */
+export const isUnmeasuredRoute = (route: string) => route === "/metrics" || route.startsWith("/swagger");
+
+const every = <A extends string, B extends string>(name: A, values: string[], other?: { name: B; values: string[] }) =>
+  values.flatMap((value) => (other ? other.values.map((v) => ({ [name]: value, [other.name]: v })) : [{ [name]: value }])) as Labels[];
+
+export interface MetricsOptions {
+  pendingEmails: () => Promise<number>;
+  passwordHashLoad: () => { running: number; waiting: number };
+  /** The release, as `classmatefinder_build_info{version}`: what canary and stable are told apart by. */
+  version: string;
+  clock: Clock;
+  /** For the sampled database statistics (pending migrations, table sizes, oldest pending email). */
+  database?: Database;
+  logger?: Logger;
+  /** The driver hooks' metrics, when the database was opened with their observer. */
+  databaseMetrics?: DatabaseMetrics;
 }
 
 /**
  * The service's Prometheus metrics (names fixed by the operations contract). Recording is a map update
- * on the request path; prom-client is loaded at the first scrape, where it renders these values and
- * adds the runtime's own (process_*, nodejs_*). One instance per app, so tests can build several.
+ * on the request path; prom-client is loaded at the first scrape, where it renders these values. Series
+ * a rollout decision reads are created at 0 up front, so rate() and increase() count their first
+ * failures. One instance per app, so tests can build several.
  */
-export function createMetrics(options: {
-  pendingEmails: () => Promise<number>;
-  passwordHashLoad: () => { running: number; waiting: number };
-}) {
-  const requests = new Map<string, RequestSeries>();
+export function createMetrics(options: MetricsOptions) {
+  const requests = new Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by method, route template and status",
+    DURATION_BUCKETS,
+    ["method", "route", "status"],
+  );
   const registrations = new Counter("auth_registrations_total", "Accounts created");
   const logins = new Counter(
     "auth_logins_total",
     "Login attempts by result: success, invalid_credentials, unverified, rate_limited, service_busy",
     ["result"],
+    every("result", LOGIN_RESULTS),
   );
   const verifications = new Counter("auth_email_verifications_total", "Email addresses verified");
-  const tokenRejections = new Counter("auth_token_rejections_total", "Bearer tokens refused, by reason", ["reason"]);
-  const rateLimitRejections = new Counter("rate_limit_rejections_total", "Requests refused with 429, by limit", ["limit"]);
-  const emailsSent = new Counter("emails_sent_total", "Email delivery attempts by kind and result: sent, retry, failed (given up)", [
-    "kind",
-    "result",
-  ]);
+  const tokenRejections = new Counter(
+    "auth_token_rejections_total",
+    "Bearer tokens refused, by reason",
+    ["reason"],
+    every("reason", TOKEN_REJECTIONS),
+  );
+  const rateLimitRejections = new Counter(
+    "rate_limit_rejections_total",
+    "Requests refused with 429, by limit",
+    ["limit"],
+    every("limit", RATE_LIMITS),
+  );
+  const emailsSent = new Counter(
+    "emails_sent_total",
+    "Email delivery attempts by kind and result: sent, retry, failed (given up)",
+    ["kind", "result"],
+    every("kind", EMAIL_KINDS, { name: "result", values: ["sent", "retry", "failed"] }),
+  );
   const hashRejections = new Counter(
     "password_hash_rejections_total",
     "Requests answered 503 SERVICE_BUSY because password hashing was at capacity",
   );
+  const emailDelivery = new Histogram(
+    "email_delivery_seconds",
+    "Time from queueing an email to its delivery to the mail server, by kind",
+    EMAIL_DELIVERY_BUCKETS,
+    ["kind"],
+    every("kind", EMAIL_KINDS),
+  );
+  const verificationDelay = new Histogram(
+    "auth_verification_delay_seconds",
+    "Time from registration to email verification",
+    VERIFICATION_DELAY_BUCKETS,
+  );
 
   const ours: ScrapedMetric[] = [
-    scraped("http_requests_total", "HTTP requests by method, route template and status", "counter", () =>
-      [...requests.values()].map(({ labels, count }) => ({ labels, value: count })),
+    scraped("classmatefinder_build_info", "The running release (value 1): join on it to split any series by version", "gauge", () => [
+      { labels: { version: options.version, runtime: `bun-${Bun.version}` }, value: 1 },
+    ]),
+    scraped("http_requests_total", "HTTP requests by method, route template and status (not /metrics or /swagger)", "counter", () =>
+      [...requests.all()].map(({ labels, count }) => ({ labels, value: count })),
     ),
-    scraped("http_request_duration_seconds", "HTTP request duration by method, route template and status", "histogram", () =>
-      [...requests.values()].flatMap(histogramSamples("http_request_duration_seconds")),
-    ),
+    requests.toMetric(),
     ...[registrations, logins, verifications, tokenRejections, rateLimitRejections, emailsSent, hashRejections].map((counter) =>
       counter.toMetric(),
     ),
-    scraped("email_outbox_pending", "Emails waiting in the outbox to be delivered", "gauge", async () => [
-      { labels: {}, value: await options.pendingEmails().catch(() => Number.NaN) },
-    ]),
+    emailDelivery.toMetric(),
+    verificationDelay.toMetric(),
+    scraped("email_outbox_pending", "Emails waiting in the outbox to be delivered", "gauge", async () => {
+      // A database that cannot answer leaves the gauge absent, never NaN.
+      const pending = await options.pendingEmails().catch(() => null);
+      return pending === null ? [] : [{ labels: {}, value: pending }];
+    }),
     scraped("password_hash_queue", "Password hashes (argon2id) running and waiting for a slot", "gauge", () => {
       const load = options.passwordHashLoad();
       return [
@@ -104,13 +120,15 @@ export function createMetrics(options: {
         { labels: { state: "waiting" }, value: load.waiting },
       ];
     }),
+    ...(options.databaseMetrics?.metrics ?? []),
+    ...(options.database && options.logger ? databaseStats(options.database, options.clock, options.logger) : []),
+    ...processMetrics(),
   ];
 
   let registry: Promise<Registry> | undefined;
   const loadRegistry = async () => {
-    const { Registry, collectDefaultMetrics } = await import("prom-client");
+    const { Registry } = await import("prom-client");
     const loaded = new Registry();
-    collectDefaultMetrics({ register: loaded });
     for (const metric of ours) loaded.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
     return loaded;
   };
@@ -118,8 +136,13 @@ export function createMetrics(options: {
   const events: AuthEventSink = {
     emit(_context, event) {
       if (event.event === "registration" && event.outcome === "success") registrations.inc();
-      else if (event.event === "email_verification" && event.outcome === "success") verifications.inc();
-      else if (event.event === "login")
+      else if (event.event === "email_verification" && event.outcome === "success") {
+        verifications.inc();
+        if (event.registeredAt) {
+          const seconds = (options.clock.now().getTime() - new Date(event.registeredAt).getTime()) / 1000;
+          verificationDelay.observe({}, Math.max(0, seconds));
+        }
+      } else if (event.event === "login")
         logins.inc({ result: event.outcome === "success" ? "success" : (event.reason ?? "invalid_credentials") });
       else if (event.event === "token_rejected") tokenRejections.inc({ reason: event.reason ?? "unknown" });
       else if (event.event === "rate_limited" && event.limit) rateLimitRejections.inc({ limit: event.limit });
@@ -134,48 +157,31 @@ export function createMetrics(options: {
       const loaded = await registry;
       return { contentType: loaded.contentType, text: await loaded.metrics() };
     },
-    recordRequest(request: CompletedRequest) {
-      const key = `${request.method} ${request.route} ${request.status}`;
-      let series = requests.get(key);
-      if (!series) {
-        series = {
-          labels: { method: request.method, route: request.route, status: String(request.status) },
-          count: 0,
-          sum: 0,
-          perBucket: new Array(DURATION_BUCKETS.length + 1).fill(0),
-        };
-        requests.set(key, series);
+    /** Creates the failure series (500, 503) of every route at 0, so the first 5xx after a start is counted by rate(). */
+    expectRoutes(routes: { method: string; path: string }[]) {
+      for (const { method, path } of routes) {
+        if (isUnmeasuredRoute(path) || path.includes("*")) continue;
+        for (const status of FAILURE_STATUSES) requests.seriesFor({ method, route: path, status });
       }
-      const seconds = request.durationMs / 1000;
-      let bucket = 0;
-      while (bucket < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[bucket] as number)) bucket++;
-      series.count++;
-      series.sum += seconds;
-      series.perBucket[bucket] = (series.perBucket[bucket] as number) + 1;
+    },
+    recordRequest(request: CompletedRequest) {
+      if (isUnmeasuredRoute(request.route)) return;
+      const { method, route, status } = request;
+      requests.observeByKey(
+        `${method}\u0000${route}\u0000${status}`,
+        () => ({ method, route, status: String(status) }),
+        request.durationMs / 1000,
+      );
     },
     recordHashRejection() {
       hashRejections.inc();
     },
-    recordEmail(kind: string, result: "sent" | "retry" | "failed") {
+    recordEmail(kind: string, result: "sent" | "retry" | "failed", queuedAt?: Date) {
       emailsSent.inc({ kind, result });
+      if (result === "sent" && queuedAt) {
+        emailDelivery.observe({ kind }, Math.max(0, (options.clock.now().getTime() - queuedAt.getTime()) / 1000));
+      }
     },
-  };
-}
-
-/** A series as Prometheus histogram samples: cumulative buckets (le first, as prom-client writes them), sum, count. */
-function histogramSamples(name: string) {
-  return ({ labels, count, sum, perBucket }: RequestSeries): Sample[] => {
-    let cumulative = 0;
-    const buckets = DURATION_BUCKETS.map((bound, index) => {
-      cumulative += perBucket[index] as number;
-      return { metricName: `${name}_bucket`, labels: { le: String(bound), ...labels }, value: cumulative };
-    });
-    return [
-      ...buckets,
-      { metricName: `${name}_bucket`, labels: { le: "+Inf", ...labels }, value: count },
-      { metricName: `${name}_sum`, labels, value: sum },
-      { metricName: `${name}_count`, labels, value: count },
-    ];
   };
 }
 

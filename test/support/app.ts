@@ -1,10 +1,11 @@
 import { createApp } from "../../src/app";
 import { argon2idHasher, type PasswordHasher } from "../../src/auth/password-hasher";
 import { ManualClock } from "../../src/clock";
-import { type Config, parseConfig } from "../../src/config/config";
+import { type Config, type DatabaseConfig, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
+import { createDatabaseMetrics } from "../../src/observability/database-metrics";
 import { openTestDatabase } from "./database";
 import { conformanceTo, type ResponseConformance } from "./openapi-conformance";
 
@@ -33,6 +34,10 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   database?: Database;
   hasher?: PasswordHasher;
+  /** The release this instance reports (default: this build's). */
+  version?: string;
+  /** A database of this kind instead of the suite's (TEST_DATABASE), opened with the driver hooks. */
+  databaseConfig?: DatabaseConfig;
 }
 
 const documents = new Map<string, Promise<unknown>>();
@@ -67,7 +72,6 @@ export async function createTestApp(options: TestAppOptions = {}) {
     PASSWORD_HASH_QUEUE_TIMEOUT: "30s",
     ...options.env,
   });
-  const database = options.database ?? (await openTestDatabase());
   const clock = new ManualClock(new Date());
   const logLines: string[] = [];
   // One entry per line: request lines arrive several to a write (one write per event-loop turn).
@@ -75,10 +79,13 @@ export async function createTestApp(options: TestAppOptions = {}) {
     { logLevel: "debug" },
     { write: (chunk: string) => void logLines.push(...chunk.split("\n").filter(Boolean)) },
   );
+  // The driver hooks, as serve installs them (only on a database this helper opens itself).
+  const databaseMetrics = options.database ? undefined : createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
+  const database = options.database ?? (await openTestDatabase(options.databaseConfig, { observer: databaseMetrics?.observer }));
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
   const hasher = options.hasher ?? TEST_HASHER;
-  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher });
+  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher, databaseMetrics, version: options.version });
   const { app, outbox } = built;
 
   // Every response of this app is held against the OpenAPI document that its configuration serves; one that
@@ -135,7 +142,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     return res.json.token as string;
   }
 
-  return { ...built, config, database, clock, mail, logLines, call, registerUser, login };
+  return { ...built, config, database, databaseMetrics, clock, mail, logLines, call, registerUser, login };
 }
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>;

@@ -168,3 +168,16 @@ describe("durations", () => {
   ])("%s is %d seconds", (text, seconds) => expect(parseDurationSeconds(text)).toBe(seconds));
   test.each(["", "0", "-5", "7w", "1.5h", "d"])("%s is invalid", (text) => expect(parseDurationSeconds(text)).toBeNull());
 });
+
+describe("DATABASE_SLOW_QUERY", () => {
+  test("defaults to 500 ms; takes ms or s", () => {
+    expect(parseConfig({}).slowQueryMs).toBe(500);
+    expect(parseConfig({ DATABASE_SLOW_QUERY: "2s" }).slowQueryMs).toBe(2000);
+    expect(parseConfig({ DATABASE_SLOW_QUERY: "50ms" }).slowQueryMs).toBe(50);
+  });
+
+  test.each(["fast", "0ms", "10m", "601s"])("refuses %p, naming the variable", (value) => {
+    const error = errorFor({ DATABASE_SLOW_QUERY: value });
+    expect(error.variable).toBe("DATABASE_SLOW_QUERY");
+  });
+});
