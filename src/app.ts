@@ -11,7 +11,7 @@ import type { Config } from "./config/config";
 import type { Database } from "./db/database";
 import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
-import { httpPlugin, InFlightRequests } from "./http/plugin";
+import { DrainState, httpPlugin, InFlightRequests } from "./http/plugin";
 import { swaggerPlugin } from "./http/swagger";
 import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
@@ -71,15 +71,16 @@ export function createApp(deps: AppDeps) {
     onEmailQueued: () => outbox.wake(),
   });
   const inFlight = new InFlightRequests();
+  const drain = new DrainState();
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
-    .use(httpPlugin({ logger, errorReporter, inFlight, onCompleted: (request) => metrics.recordRequest(request) }))
+    .use(httpPlugin({ logger, errorReporter, inFlight, drain, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
-    .use(healthRoutes({ database, clock, startedAt: clock.now() }))
+    .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
-  return { app, outbox, auth, limiter, metrics, inFlight };
+  return { app, outbox, auth, limiter, metrics, inFlight, drain };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -24,6 +24,10 @@ export interface Config {
   logLevel: LogLevel;
   metricsToken: string | null;
   swaggerEnabled: boolean;
+  /** After SIGTERM: how long /health answers 503 "draining" while requests are still served. */
+  shutdownDrainMs: number;
+  /** SQLite: how many of `migrate`'s automatic backup copies are kept (the newest). */
+  migrateBackupsKept: number;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
   rateLimits: RateLimits;
   passwordHashing: PasswordHashing;
@@ -129,6 +133,8 @@ export function parseConfig(env: Env): Config {
     logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
     metricsToken: get("METRICS_TOKEN") ?? null,
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
+    shutdownDrainMs: parseShutdownDrain(get("SHUTDOWN_DRAIN"), production),
+    migrateBackupsKept: parseBackupsKept(get("MIGRATE_BACKUPS_KEPT")),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
     passwordHashing: parsePasswordHashing(get),
     sentry: { dsn: parseSentryDsn(get("SENTRY_DSN")), environment: get("SENTRY_ENVIRONMENT") ?? null },
@@ -167,6 +173,24 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
     concurrency: integer("PASSWORD_HASH_CONCURRENCY", availableParallelism(), 1, 1024, ""),
     queueTimeoutMs,
   };
+}
+
+/** Default 5 s in production (a load balancer's health checks notice the 503), none elsewhere. */
+function parseShutdownDrain(value: string | undefined, production: boolean): number {
+  if (value === undefined) return production ? 5000 : 0;
+  const milliseconds = /^0+(ms|s)?$/.test(value) ? 0 : parseDurationMilliseconds(value);
+  if (milliseconds === null || milliseconds > 60_000) {
+    throw new ConfigError("SHUTDOWN_DRAIN", `must be a duration such as 0, 500ms or 5s, at most 60s (got "${value}")`);
+  }
+  return milliseconds;
+}
+
+function parseBackupsKept(value: string | undefined): number {
+  if (value === undefined) return 5;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+    throw new ConfigError("MIGRATE_BACKUPS_KEPT", `must be an integer from 1 to 1000 (got "${value}")`);
+  }
+  return Number(value);
 }
 
 function parseSentryDsn(value: string | undefined): string | null {

@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { Clock } from "../clock";
 import type { Database } from "../db/database";
+import type { DrainState } from "../http/plugin";
 import { VERSION } from "../version";
 
 const PING_TIMEOUT_MS = 1500;
@@ -40,13 +41,13 @@ export function databaseProbe(database: Database, timeoutMs = PING_TIMEOUT_MS): 
 }
 
 const Readiness = t.Object({
-  status: t.Union([t.Literal("ok"), t.Literal("unavailable")]),
+  status: t.Union([t.Literal("ok"), t.Literal("unavailable"), t.Literal("draining")]),
   version: t.String(),
   uptimeSeconds: t.Integer(),
   checks: t.Object({ database: t.Union([t.Literal("ok"), t.Literal("error")]) }),
 });
 
-export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date }) {
+export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date; drain?: DrainState }) {
   const databaseAnswers = databaseProbe(deps.database);
   return new Elysia({ tags: ["health"] })
     .get(
@@ -55,13 +56,18 @@ export function healthRoutes(deps: { database: Database; clock: Clock; startedAt
         const ok = await databaseAnswers();
         const uptimeSeconds = Math.max(0, Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000));
         const checks = { database: ok ? ("ok" as const) : ("error" as const) };
+        // Shutting down: a load balancer takes this instance out while it still serves what it gets.
+        if (deps.drain?.draining) return status(503, { status: "draining" as const, version: VERSION, uptimeSeconds, checks });
         return ok
           ? status(200, { status: "ok" as const, version: VERSION, uptimeSeconds, checks })
           : status(503, { status: "unavailable" as const, version: VERSION, uptimeSeconds, checks });
       },
       {
         response: { 200: Readiness, 503: Readiness },
-        detail: { summary: "Readiness: the service and its database answer (within 2 s, even when the database hangs)" },
+        detail: {
+          summary:
+            "Readiness: the service and its database answer (within 2 s, even when the database hangs); 503 `draining` while it shuts down",
+        },
       },
     )
     .get("/health/live", () => ({ status: "ok" as const }), {
