@@ -3,6 +3,7 @@ import { backupCommand } from "./cli/backup";
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
 import { fatal } from "./cli/fatal";
 import { smokeCommand } from "./cli/smoke";
+import { waitReadyCommand } from "./cli/wait-ready";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
 import { refuseStrayDevelopmentDatabase } from "./config/development-database";
 import { PROGRAM, VERSION } from "./version";
@@ -26,6 +27,7 @@ async function main(args: string[]): Promise<number> {
     check: checkCommand,
   };
   if (args[0] === "backup" && args.length <= 2) commands[command] = (config) => backupCommand(config, args[1]);
+  if (args[0] === "wait-ready" && args.length <= 2) commands[command] = (config) => waitReadyCommand(config, args[1]);
   const run = commands[command];
   if (!run) {
     process.stderr.write(`${PROGRAM}: unknown command "${command}"\n\n${USAGE}\n`);

@@ -30,6 +30,7 @@ Commands:
   migrate status    list applied and pending migrations; exit 1 when one is pending
   check             validate configuration, the port and the database, changing nothing; exit 0 ready, 78 bad config, 1 database problem
   backup PATH       write a consistent copy of the database to PATH while the service runs (SQLite; pg_dump for PostgreSQL)
+  wait-ready [S]    wait up to S seconds (30) until this configuration's service answers; for systemd's ExecStartPost
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
   --version         print the version
   --help            print this help
