@@ -24,7 +24,8 @@ beforeAll(async () => {
   // The same build as `bun run build`, alone in an empty directory (shared with the other binary tests).
   binary = await compiledBinary();
   dir = mkdtempSync(join(tmpdir(), "cmf-binary-"));
-});
+  // The build takes seconds; bun applies the preload's default timeout only to the first test file.
+}, 180_000);
 
 /** Services started by a test: a failing test must not leave one running. */
 const services = new Set<ReturnType<typeof Bun.spawn>>();
