@@ -129,6 +129,8 @@ check "the fatal line is in the journal as JSON too" sh_in \
   "journalctl -u $U --no-pager -o cat | grep '^{' | grep '\"level\":\"fatal\"' | grep -q JWT_SECRET"
 check "the README's recipe reads real journald output: jq -R 'fromjson? | ...'" sh_in \
   "journalctl -u $U --no-pager -o cat | jq -R -r 'fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
+check "... and with journald's JSON: -o json | jq '.MESSAGE | fromjson?'" sh_in \
+  "journalctl -u $U --no-pager -o json | jq -r '.MESSAGE | fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
 check "journal never shows the real JWT secret" sh_in "! journalctl --no-pager | grep -qF '$SECRET'"
 sh_in "cp /root/env.good $ENVF && systemctl reset-failed $U"
 check "systemctl start with a good env file succeeds and answers at once" sh_in "systemctl start $U && curl -fsS -m 5 $URL/health/live"
@@ -164,6 +166,8 @@ inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder.conf' < "$REPO/deploy/ngin
 sh_in "for p in 5001 5002; do f=/etc/classmatefinder/backend@\$p.env; printf 'PORT=%s\n' \$p > \$f; chown root:classmatefinder \$f; chmod 0640 \$f; done
        sed -i 's/^HOST=.*/HOST=127.0.0.1/; s/^TRUST_PROXY=.*/TRUST_PROXY=true/' $ENVF; rm -f /etc/nginx/sites-enabled/default"
 check "two template instances start (classmatefinder-backend@5001, @5002)" inside systemctl start $U@5001 $U@5002
+check "install.sh run --instance 5001 check: the instance's own env file is read" sh_in \
+  "/root/cmf/systemd/install.sh run --instance 5001 check | grep -q '\"port\": 5001'"
 check "nginx accepts deploy/nginx/classmatefinder.conf (nginx -t) and reloads" sh_in "nginx -t && systemctl reload nginx"
 check "through nginx over TLS: /health ok, X-Request-Id passed through" sh_in \
   "curl -fsSk -m 5 https://127.0.0.1/health | grep -q ok && curl -sSk -m 5 -D - -o /dev/null -H 'X-Request-Id: through-nginx-1' https://127.0.0.1/health/live | grep -qi 'x-request-id: through-nginx-1'"

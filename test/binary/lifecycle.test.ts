@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -227,9 +227,15 @@ describe(`binary lifecycle (${TEST_DIALECT})`, () => {
       const locked = join(dir, `locked-${crypto.randomUUID()}`);
       mkdirSync(locked, { mode: 0o755 });
       const env = await production({ DATABASE_URL: `file:${join(locked, "data", "app.db")}` });
-      const privileged = run(["check"], { ...env, PORT: "80" }, asNobody);
-      expect(privileged.code).toBe(78);
-      expect(privileged.stderr).toContain("PORT");
+      // Privileged ports are those below net.ipv4.ip_unprivileged_port_start (1024; 0 in some containers).
+      const firstFree = Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8"));
+      const privileged = run(["check"], { ...env, PORT: String(Math.max(1, firstFree - 1)) }, asNobody);
+      if (firstFree > 1) {
+        expect(privileged.code).toBe(78);
+        expect(privileged.stderr).toContain("PORT");
+      } else {
+        expect(privileged.stderr).not.toContain("privileged port");
+      }
       const unwritable = run(["check"], env, asNobody);
       expect(unwritable.code).toBe(1);
       expect(unwritable.stderr).toContain(`${locked} is not writable`);
