@@ -64,10 +64,7 @@ export function healthRoutes(deps: { database: Database; clock: Clock; startedAt
       },
       {
         response: { 200: Readiness, 503: Readiness },
-        detail: {
-          summary:
-            "Readiness: the service and its database answer (within 2 s, even when the database hangs); 503 `draining` while it shuts down",
-        },
+        detail: { summary: "Readiness: the service and its database answer (within 2 s, even when the database hangs)" },
       },
     )
     .get("/health/live", () => ({ status: "ok" as const }), {

@@ -32,32 +32,36 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
 }
 
 /**
- * Requests whose handler is running, so that a shutdown closes the database only after the last one:
- * the HTTP server's own stop does not wait for requests whose client has already hung up. Counted per
- * request from the first hook that guarantees the after-response hook (before-handle): an answer given
- * earlier (a CORS preflight from onRequest, a 404, a body refused while parsing) never starts a count,
- * and an end without a begin changes nothing.
+ * Requests whose handler is running, and work deferred past an answer (an email), so that a shutdown
+ * closes the database only after the last one: the HTTP server's own stop does not wait for requests
+ * whose client has already hung up. A request is counted from the first hook that guarantees the
+ * after-response hook (before-handle): an answer given earlier (a CORS preflight from onRequest, a
+ * 404, a body refused while parsing) never starts a count, and an end without its begin changes nothing.
  */
 export class InFlightRequests {
-  private readonly active = new Set<Request>();
+  private readonly requests = new Set<Request>();
+  private background = 0;
   private waiting: Array<() => void> = [];
 
   get count(): number {
-    return this.active.size;
+    return this.requests.size + this.background;
   }
 
-  begin(request: Request): void {
-    this.active.add(request);
+  /** With a request: that request; without: one piece of background work. */
+  begin(request?: Request): void {
+    if (request) this.requests.add(request);
+    else this.background++;
   }
 
-  end(request: Request): void {
-    if (!this.active.delete(request) || this.active.size > 0) return;
-    for (const resolve of this.waiting.splice(0)) resolve();
+  end(request?: Request): void {
+    if (request ? !this.requests.delete(request) : this.background === 0) return;
+    if (!request) this.background--;
+    if (this.count === 0) for (const resolve of this.waiting.splice(0)) resolve();
   }
 
   /** Resolves when no request is being handled. */
   idle(): Promise<void> {
-    return this.active.size === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
   }
 }
 
