@@ -12,7 +12,7 @@ import type { Config } from "./config/config";
 import type { Database } from "./db/database";
 import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
-import { httpPlugin, InFlightRequests } from "./http/plugin";
+import { DrainState, httpPlugin, InFlightRequests } from "./http/plugin";
 import { swaggerPlugin } from "./http/swagger";
 import { OutboxWorker } from "./mail/outbox";
 import { createTransport } from "./mail/transport";
@@ -91,16 +91,17 @@ export function createApp(deps: AppDeps) {
     // Emails deferred past an answer count as work in flight: a shutdown waits for them.
     background: inFlight,
   });
+  const drain = new DrainState();
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
-    .use(httpPlugin({ logger, errorReporter, inFlight, onCompleted: (request) => metrics.recordRequest(request) }))
+    .use(httpPlugin({ logger, errorReporter, inFlight, drain, onCompleted: (request) => metrics.recordRequest(request) }))
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
-    .use(healthRoutes({ database, clock, startedAt: clock.now() }))
+    .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
   metrics.expectRoutes(app.routes);
-  return { app, outbox, auth, limiter, metrics, inFlight };
+  return { app, outbox, auth, limiter, metrics, inFlight, drain };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

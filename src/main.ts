@@ -1,7 +1,11 @@
 #!/usr/bin/env bun
+import { backupCommand } from "./cli/backup";
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
+import { fatal } from "./cli/fatal";
 import { smokeCommand } from "./cli/smoke";
+import { waitReadyCommand } from "./cli/wait-ready";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
+import { refuseStrayDevelopmentDatabase } from "./config/development-database";
 import { PROGRAM, VERSION } from "./version";
 
 /** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
@@ -23,6 +27,8 @@ async function main(args: string[]): Promise<number> {
     "migrate status": migrateStatusCommand,
     check: checkCommand,
   };
+  if (args[0] === "backup" && args.length <= 2) commands[command] = (config) => backupCommand(config, args[1]);
+  if (args[0] === "wait-ready" && args.length <= 2) commands[command] = (config) => waitReadyCommand(config, args[1]);
   const run = commands[command];
   if (!run) {
     process.stderr.write(`${PROGRAM}: unknown command "${command}"\n\n${USAGE}\n`);
@@ -31,9 +37,10 @@ async function main(args: string[]): Promise<number> {
   let config: Config;
   try {
     config = parseConfig(process.env);
+    refuseStrayDevelopmentDatabase(config, { uid: process.getuid?.(), cwd: process.cwd() });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${PROGRAM}: invalid configuration: ${error.message}\n`);
+    fatal(`invalid configuration: ${error.message}`, { variable: error.variable });
     return CONFIG_EXIT_CODE;
   }
   return run(config);
@@ -42,7 +49,7 @@ async function main(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`${PROGRAM}: ${error instanceof Error ? error.message : String(error)}\n`);
+    fatal(error instanceof Error ? error.message : String(error));
     process.exit(1);
   },
 );

@@ -1,27 +1,38 @@
 #!/bin/bash
-# Install / update / roll back / remove the ClassmateFinder backend as a systemd service.
-#   install.sh [install] [--enable-now] [BINARY]   binary (default: dist/classmatefinder-backend),
-#                                                   unit, user, env file (only if missing), daemon-reload;
+# Install / upgrade / restart / roll back / restore / remove the ClassmateFinder backend under systemd.
+#   install.sh [install] [--enable-now] [BINARY]   binary (default: dist/classmatefinder-backend), both
+#                                                   units, user, env file (only if missing), daemon-reload;
 #                                                   --enable-now also starts it (migrate first: `run migrate`)
-#   install.sh rollback                             put classmatefinder-backend.previous back, restart if running
-#   install.sh uninstall                            stop, disable, remove binary + unit (keeps config and data)
-#   install.sh run ARGS...                          run the installed binary as the service user with the
-#                                                   service's env file, e.g. `run migrate`, `run check`
-# Idempotent; must run as root.
+#   install.sh upgrade BINARY                       check BINARY as the service user with every running
+#                                                   instance's env (migrating when that is all it lacks),
+#                                                   install it (the old one becomes .previous), then restart
+#                                                   the running instances one at a time
+#   install.sh restart                              the same check with the installed binary, then the
+#                                                   rolling restart (after editing an env file)
+#   install.sh rollback                             swap in .previous (checked first), rolling restart
+#   install.sh restore FILE                         SQLite: stop, put the backup FILE in place, start again
+#   install.sh uninstall                            stop, disable, remove binary + units (keeps config, data)
+#   install.sh run [--instance NAME] ARGS...        the installed binary as the service user with the
+#                                                   service's env file(s): `run migrate`, `run check`,
+#                                                   `run backup /var/lib/classmatefinder/backup.db`
+# A check that fails stops everything before any running instance is touched. Must run as root.
 set -euo pipefail
 
 NAME=classmatefinder-backend
 USER_NAME=classmatefinder
 BIN=/usr/local/bin/$NAME
-UNIT=/etc/systemd/system/$NAME.service
+UNIT_DIR=/etc/systemd/system
 ENV_DIR=/etc/classmatefinder
 ENV_FILE=$ENV_DIR/backend.env
 STATE_DIR=/var/lib/classmatefinder
+# Between two instances of a rolling restart: longer than the proxy's fail_timeout (deploy/nginx: 2 s),
+# so the restarted instance is back in rotation before the next one goes away.
+ROLL_PAUSE=${ROLL_PAUSE:-3}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
-case ${1:-} in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root"
 # systemctl only works when systemd is PID 1 (not in plain containers / chroots)
 have_systemd() { [ -d /run/systemd/system ]; }
@@ -29,7 +40,11 @@ reload() {
   if have_systemd; then say "systemctl daemon-reload"; systemctl daemon-reload
   else say "systemd is not running: skipped daemon-reload"; fi
 }
-is_active() { have_systemd && systemctl is-active --quiet "$NAME"; }
+# The running units: the single one and every template instance.
+active_units() {
+  have_systemd || return 0
+  systemctl list-units --state=active --plain --no-legend "$NAME.service" "$NAME@*.service" | awk '{print $1}'
+}
 
 new_secret() {   # 128 hex chars; the sandbox/minimal hosts may lack openssl
   if command -v openssl >/dev/null; then openssl rand -hex 64
@@ -42,15 +57,77 @@ default_binary() {   # repo checkout (systemd/ next to dist/) or a release folde
   die "no binary given and none at $HERE/../dist/$NAME (run: bun run build)"
 }
 
+# A path, never a name looked up in PATH: `install.sh install new-binary` means ./new-binary.
+binary_path() {
+  [ -f "$1" ] || die "no such binary: $1"
+  local p; p=$(realpath -- "$1")
+  "$p" --version >/dev/null 2>&1 || die "$1 --version failed: not a working binary for this host"
+  echo "$p"
+}
+
+# run_as BINARY UNIT ARGS...: BINARY as the service user, with UNIT's env file(s) and working directory.
+run_as() {
+  local bin=$1 unit=$2; shift 2
+  local envs=(-p EnvironmentFile="$ENV_FILE")
+  case $unit in "$NAME"@*.service) local inst=${unit#"$NAME"@}; envs+=(-p EnvironmentFile="$ENV_DIR/backend@${inst%.service}.env") ;; esac
+  systemd-run --quiet --pipe --wait --collect --service-type=exec \
+    -p User="$USER_NAME" -p Group="$USER_NAME" "${envs[@]}" \
+    -p StateDirectory=classmatefinder -p StateDirectoryMode=0750 -p WorkingDirectory="$STATE_DIR" -p UMask=0077 \
+    "$bin" "$@"
+}
+
+# check_all BINARY MIGRATE(0|1): `check` as the service user for every running unit (the single unit when
+# none runs). Pending migrations only: migrate with BINARY when MIGRATE=1 (expand-only, so the running
+# release keeps working), then check again. Any other failure ends the script: nothing was touched.
+check_all() {
+  local bin=$1 migrate=$2 unit out rc units
+  units=$(active_units); [ -n "$units" ] || units=$NAME.service
+  for unit in $units; do
+    rc=0; out=$(run_as "$bin" "$unit" check 2>&1) || rc=$?
+    if [ $rc = 1 ] && [ "$migrate" = 1 ] && printf '%s' "$out" | grep -q '^migrations: .* pending'; then
+      say "$unit: the new release has migrations to apply: migrate (the running release keeps working)"
+      run_as "$bin" "$unit" migrate || die "migrate failed: nothing restarted"
+      rc=0; out=$(run_as "$bin" "$unit" check 2>&1) || rc=$?
+    fi
+    if [ $rc != 0 ]; then
+      printf '%s\n' "$out" | grep -v '^[ {}]' | sed 's/^/    /' >&2
+      die "check failed for $unit (exit $rc): left the running service alone"
+    fi
+    say "check passed for $unit"
+  done
+}
+
+# One unit at a time; `systemctl restart` returns once the new process answers (ExecStartPost).
+rolling_restart() {
+  local units unit first=1
+  units=$(active_units)
+  [ -n "$units" ] || { say "no instance is running: nothing restarted"; return 0; }
+  for unit in $units; do
+    [ $first = 1 ] || { say "waiting ${ROLL_PAUSE} s (the proxy takes $unit's peer back in)"; sleep "$ROLL_PAUSE"; }
+    first=0
+    say "systemctl restart $unit"
+    systemctl restart "$unit" || die "$unit did not start again (journalctl -u $unit); the others were not restarted"
+  done
+  say "restarted: $(echo $units)"
+}
+
+install_binary() {   # install_binary PATH: atomically; the old binary becomes .previous
+  local src=$1
+  if [ -f "$BIN" ] && cmp -s "$src" "$BIN"; then say "$BIN is already this binary ($("$BIN" --version))"; return 0; fi
+  install -m 0755 -o root -g root "$src" "$BIN.new"
+  if [ -f "$BIN" ]; then say "keeping the old binary as $BIN.previous (for rollback)"; cp -p "$BIN" "$BIN.previous"; fi
+  # rename: a running service keeps its old inode, never a half-written file
+  mv -f "$BIN.new" "$BIN"; say "installed $BIN ($("$BIN" --version))"
+}
+
 cmd_install() {
   local enable=0 src=""
   while [ $# -gt 0 ]; do
     case $1 in --enable-now) enable=1 ;; -*) die "unknown option $1" ;; *) src=$1 ;; esac; shift
   done
   [ -n "$src" ] || src=$(default_binary)
-  [ -f "$src" ] || die "no such binary: $src"
-  local version; version=$("$src" --version) || die "$src --version failed: not a working binary for this host"
-  say "binary: $src ($version)"
+  src=$(binary_path "$src")
+  say "binary: $src ($("$src" --version))"
 
   if ! getent group "$USER_NAME" >/dev/null; then
     say "creating system group $USER_NAME"; groupadd --system "$USER_NAME"; fi
@@ -59,19 +136,13 @@ cmd_install() {
     useradd --system --gid "$USER_NAME" --home-dir "$STATE_DIR" --no-create-home \
       --shell /usr/sbin/nologin --comment "ClassmateFinder backend" "$USER_NAME"
   fi
-
-  # Copy next to the target, then rename: a running service keeps its old inode, never a half-written file.
-  local changed=1
-  if [ -f "$BIN" ] && cmp -s "$src" "$BIN"; then
-    changed=0; say "$BIN is already this binary"
-  else
-    install -m 0755 -o root -g root "$src" "$BIN.new"
-    if [ -f "$BIN" ]; then say "keeping the old binary as $BIN.previous (for rollback)"; cp -p "$BIN" "$BIN.previous"; fi
-    mv -f "$BIN.new" "$BIN"; say "installed $BIN"
-  fi
-
-  install -m 0644 -o root -g root "$HERE/$NAME.service" "$UNIT.new" && mv -f "$UNIT.new" "$UNIT"
-  say "installed $UNIT"
+  local before=""; [ -f "$BIN" ] && before=$(sha256sum < "$BIN")
+  install_binary "$src"
+  local unit
+  for unit in "$NAME.service" "$NAME@.service"; do
+    install -m 0644 -o root -g root "$HERE/$unit" "$UNIT_DIR/$unit.new" && mv -f "$UNIT_DIR/$unit.new" "$UNIT_DIR/$unit"
+    say "installed $UNIT_DIR/$unit"
+  done
 
   install -d -m 0755 -o root -g root "$ENV_DIR"
   if [ -e "$ENV_FILE" ]; then
@@ -87,42 +158,87 @@ cmd_install() {
   if [ $enable = 1 ]; then
     if have_systemd; then say "systemctl enable --now $NAME"; systemctl enable --now "$NAME"
     else say "systemd is not running: cannot enable/start"; fi
-  elif is_active && [ $changed = 1 ]; then
-    say "$NAME is running the old binary: $0 run migrate; systemctl restart $NAME"
+  elif [ -n "$(active_units)" ] && [ "$before" != "$(sha256sum < "$BIN")" ]; then
+    say "running instances still run the old binary: $0 restart (checks first)"
   else
     say "next: $0 run migrate; systemctl enable --now $NAME"
   fi
 }
 
+cmd_upgrade() {
+  [ $# = 1 ] || die "usage: $0 upgrade BINARY"
+  have_systemd || die "systemd is not running"
+  local src; src=$(binary_path "$1")
+  say "upgrade to $src ($("$src" --version))"
+  # A copy the service user can execute, for its check; nothing is replaced yet.
+  install -m 0755 -o root -g root "$src" "$BIN.candidate"
+  trap 'rm -f "$BIN.candidate"' EXIT
+  check_all "$BIN.candidate" 1
+  install_binary "$BIN.candidate"
+  rolling_restart
+}
+
+cmd_restart() {
+  have_systemd || die "systemd is not running"
+  [ -x "$BIN" ] || die "$BIN is not installed"
+  check_all "$BIN" 0
+  rolling_restart
+}
+
 cmd_rollback() {
   [ -f "$BIN.previous" ] || die "no $BIN.previous to roll back to"
-  say "swapping $BIN and $BIN.previous"
+  say "rolling back to $("$BIN.previous" --version) (the current binary becomes .previous)"
+  if have_systemd; then check_all "$BIN.previous" 0; fi
   cp -p "$BIN.previous" "$BIN.new"; cp -p "$BIN" "$BIN.previous"; mv -f "$BIN.new" "$BIN"
   say "now: $("$BIN" --version)"
-  if is_active; then say "systemctl restart $NAME"; systemctl restart "$NAME"; fi
+  rolling_restart
+}
+
+cmd_restore() {
+  [ $# = 1 ] && [ -f "$1" ] || die "usage: $0 restore BACKUP-FILE (written by: $0 run backup PATH)"
+  local url db units stamp
+  url=$(sed -n 's/^DATABASE_URL=//p' "$ENV_FILE" | tail -n1 | tr -d "\"'")
+  case $url in
+    file:*) db=${url#file:}; case $db in /*) ;; *) db=$STATE_DIR/$db ;; esac ;;
+    *) die "DATABASE_URL is not SQLite: restore with pg_restore (README, Backups)" ;;
+  esac
+  "$BIN" --version >/dev/null
+  units=$(active_units)
+  [ -z "$units" ] || { say "stopping $(echo $units)"; systemctl stop $units; }
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  if [ -f "$db" ]; then mv "$db" "$db.before-restore-$stamp"; say "kept the current database as $db.before-restore-$stamp"; fi
+  rm -f "$db-wal" "$db-shm"
+  install -m 0600 -o "$USER_NAME" -g "$USER_NAME" "$1" "$db"
+  say "restored $1 -> $db"
+  [ -z "$units" ] || { say "starting $(echo $units)"; systemctl start $units; }
 }
 
 cmd_uninstall() {
-  if have_systemd && [ -f "$UNIT" ]; then
-    say "systemctl disable --now $NAME"; systemctl disable --now "$NAME" || true
+  local unit
+  if have_systemd; then
+    for unit in $(active_units) "$NAME.service"; do systemctl disable --now "$unit" >/dev/null 2>&1 || true; done
+    say "stopped and disabled $NAME"
   fi
-  rm -f "$BIN" "$BIN.previous" "$BIN.new" "$UNIT"; say "removed $BIN, $BIN.previous, $UNIT"
+  rm -f "$BIN" "$BIN.previous" "$BIN.new" "$BIN.candidate" "$UNIT_DIR/$NAME.service" "$UNIT_DIR/$NAME@.service"
+  say "removed $BIN, $BIN.previous, $UNIT_DIR/$NAME.service, $UNIT_DIR/$NAME@.service"
   reload
   say "kept $ENV_DIR (config, JWT secret) and $STATE_DIR (data) and user $USER_NAME; delete them by hand if wanted"
 }
 
-cmd_run() {   # same user, env file and working directory as the service, so files get the right owner
+cmd_run() {   # same user, env file(s) and working directory as the service, so files get the right owner
   have_systemd || die "systemd is not running"
   [ -x "$BIN" ] || die "$BIN is not installed"
-  exec systemd-run --quiet --pipe --wait --collect --service-type=exec \
-    -p User="$USER_NAME" -p Group="$USER_NAME" -p EnvironmentFile="$ENV_FILE" \
-    -p StateDirectory=classmatefinder -p StateDirectoryMode=0750 -p WorkingDirectory="$STATE_DIR" -p UMask=0077 \
-    "$BIN" "$@"
+  local unit=$NAME.service
+  if [ "${1:-}" = --instance ]; then [ $# -ge 2 ] || die "--instance NAME"; unit=$NAME@$2.service; shift 2; fi
+  run_as "$BIN" "$unit" "$@"
 }
 
 case ${1:-install} in
   install) [ $# -gt 0 ] && shift; cmd_install "$@" ;;
+  upgrade) shift; cmd_upgrade "$@" ;;
+  restart) cmd_restart ;;
   rollback) cmd_rollback ;;
+  restore) shift; cmd_restore "$@" ;;
   uninstall) cmd_uninstall ;;
   run) shift; cmd_run "$@" ;;
   *) cmd_install "$@" ;;   # install.sh BINARY or install.sh --enable-now

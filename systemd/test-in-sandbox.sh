@@ -1,7 +1,10 @@
 #!/bin/bash
 # test-in-sandbox.sh BINARY: install BINARY with systemd/install.sh inside a throw-away Debian
 # systemd (systemd-nspawn, via systemd-sandbox.sh) and check start / health / restart keeps data /
-# clean stop / config error / uninstall under the real unit and its sandboxing. Needs root.
+# clean stop / config errors that make start and restart fail / install.sh upgrade and restart that
+# check first / two template instances behind Debian's nginx with deploy/nginx/classmatefinder.conf
+# through a rolling upgrade with a client loop (0 failed requests) / backup, wipe, restore /
+# uninstall, under the real units and their sandboxing. Needs root.
 # Prints TAP-like `ok - ` / `not ok - ` lines; exit 1 on any failure.  If the sandbox cannot boot:
 # one `SYSTEMD-SANDBOX UNAVAILABLE: reason` line and exit 0.
 set -uo pipefail   # no -e: every check runs and is counted
@@ -17,6 +20,8 @@ for candidate in "$REPO/../shared/tools/systemd-sandbox.sh" /work/shared/tools/s
 done
 [ -n "$SB" ] && [ -f "$SB" ] || { echo "SYSTEMD-SANDBOX UNAVAILABLE: no ../shared/tools/systemd-sandbox.sh, /work/shared/tools/systemd-sandbox.sh or \$SYSTEMD_SANDBOX"; exit 0; }
 export SANDBOX_NAME=${SANDBOX_NAME:-cmf-systemd-test}   # own instance: never collides with a dev's sandbox
+# nginx inside, in a base tree of its own: a different package list would rebuild (and break) a shared one
+export SANDBOX_EXTRA_PACKAGES=nginx-light,jq SANDBOX_CACHE=${SANDBOX_CACHE:-/var/cache/systemd-sandbox-nginx}
 LOG=$(mktemp /tmp/cmf-systemd-test.XXXXXX.log)          # the sandbox tool's chatter
 
 U=classmatefinder-backend
@@ -34,9 +39,6 @@ prop()  { inside systemctl show -p "$1" --value $U; }
 register() {   # prints the HTTP status of a registration of the same user
   inside curl -s -o /dev/null -w '%{http_code}' -m 10 -X POST -H 'content-type: application/json' \
     -d '{"email":"a@x.edu","username":"abc","password":"TestPass123","firstName":"A"}' "$URL/api/auth/register"
-}
-wait_state() {  # wait_state STATE SECS: until ActiveState is STATE
-  local i; for i in $(seq 1 $(($2 * 5))); do [ "$(prop ActiveState)" = "$1" ] && return 0; sleep 0.2; done; return 1
 }
 
 cleanup() { "$SB" down >>"$LOG" 2>&1 || echo "# warning: sandbox down was not clean (log: $LOG)"; }
@@ -116,18 +118,102 @@ state="$(prop ActiveState)/$(inside cat /run/cmf-exit)"
   || notok "stop not clean: ActiveState/SERVICE_RESULT/EXIT_CODE/EXIT_STATUS = $state (want inactive/success/exited/0)"
 
 sh_in "cp $ENVF /root/env.good && sed -i 's/^JWT_SECRET=.*/JWT_SECRET=short/' $ENVF"
-inside systemctl start $U >>"$LOG" 2>&1   # Type=exec: returns once exec'd; the config check happens next
-if wait_state failed 15; then ok "JWT_SECRET=short: unit fails"; else notok "JWT_SECRET=short: unit is $(prop ActiveState), want failed"; fi
+# ExecStartPost waits for the answer: start fails as the process exits 78
+check "JWT_SECRET=short: systemctl start fails (non-zero)" sh_in "! systemctl start $U"
 sleep 4                                                  # > RestartSec: a restart would have happened
 st="$(prop ExecMainStatus)/$(prop NRestarts)/$(prop ActiveState)"
 [ "$st" = 78/0/failed ] && ok "config error: exit 78, not restarted (RestartPreventExitStatus)" \
   || notok "config error: ExecMainStatus/NRestarts/ActiveState = $st, want 78/0/failed"
 check "journal names JWT_SECRET" sh_in "journalctl -u $U --no-pager | grep -q JWT_SECRET"
+check "the fatal line is in the journal as JSON too" sh_in \
+  "journalctl -u $U --no-pager -o cat | grep '^{' | grep '\"level\":\"fatal\"' | grep -q JWT_SECRET"
+check "the README's recipe reads real journald output: jq -R 'fromjson? | ...'" sh_in \
+  "journalctl -u $U --no-pager -o cat | jq -R -r 'fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
+check "... and with journald's JSON: -o json | jq '.MESSAGE | fromjson?'" sh_in \
+  "journalctl -u $U --no-pager -o json | jq -r '.MESSAGE | fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
 check "journal never shows the real JWT secret" sh_in "! journalctl --no-pager | grep -qF '$SECRET'"
-sh_in "cp /root/env.good $ENVF && systemctl reset-failed $U && rm -r /etc/systemd/system/$U.service.d"
+sh_in "cp /root/env.good $ENVF && systemctl reset-failed $U"
+check "systemctl start with a good env file succeeds and answers at once" sh_in "systemctl start $U && curl -fsS -m 5 $URL/health/live"
+sh_in "sed -i 's/^JWT_SECRET=.*/JWT_SECRET=changeme/' $ENVF"
+check "JWT_SECRET=changeme: systemctl restart fails (non-zero)" sh_in "! systemctl restart $U"
+check "restart failure is in the journal (JWT_SECRET)" sh_in "journalctl -u $U --no-pager -n 20 | grep -q JWT_SECRET"
+sh_in "cp /root/env.good $ENVF && systemctl reset-failed $U && systemctl start $U"
+pid=$(prop MainPID)
+sh_in "sed -i 's/^JWT_SECRET=.*/JWT_SECRET=changeme/' $ENVF"
+check "install.sh restart with a broken env file: fails" sh_in "! /root/cmf/systemd/install.sh restart"
+check "install.sh upgrade with a broken env file: fails" sh_in "! /root/cmf/systemd/install.sh upgrade /root/cmf/classmatefinder-backend"
+check "... and the old instance is still serving (same PID $pid)" sh_in \
+  "[ \"\$(systemctl show -p MainPID --value $U)\" = $pid ] && curl -fsS -m 5 $URL/health | grep -q ok"
+sh_in "cp /root/env.good $ENVF"
+check "install.sh upgrade with a good env file restarts it" sh_in \
+  "/root/cmf/systemd/install.sh upgrade /root/cmf/classmatefinder-backend && [ \"\$(systemctl show -p MainPID --value $U)\" != $pid ]"
+check "bare file name works: cd /root/cmf && systemd/install.sh install classmatefinder-backend" sh_in \
+  "cd /root/cmf && systemd/install.sh install classmatefinder-backend"
+check "installing the same binary twice keeps rollback possible" sh_in \
+  "cp /usr/local/bin/$U /usr/local/bin/$U.previous && cd /root/cmf && systemd/install.sh install classmatefinder-backend && [ -f /usr/local/bin/$U.previous ] && systemd/install.sh rollback"
+check "the committed template unit is make-template.sh's output" sh_in \
+  "/root/cmf/systemd/make-template.sh | cmp -s - '/root/cmf/systemd/$U@.service'"
+sh_in "systemctl stop $U; systemctl reset-failed $U; rm -r /etc/systemd/system/$U.service.d; systemctl daemon-reload"
 
+# --- two template instances behind nginx (Debian's package), TLS with a throw-away certificate
+command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >>"$LOG" 2>&1
+CERT=$(mktemp -d /tmp/cmf-cert.XXXXXX)
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 -keyout "$CERT/key" -out "$CERT/crt" >>"$LOG" 2>&1
+inside sh -c 'cat > /etc/ssl/certs/classmatefinder.crt' < "$CERT/crt"
+inside sh -c 'umask 077; mkdir -p /etc/ssl/private; cat > /etc/ssl/private/classmatefinder.key' < "$CERT/key"
+rm -rf "$CERT"
+inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder.conf' < "$REPO/deploy/nginx/classmatefinder.conf"
+sh_in "for p in 5001 5002; do f=/etc/classmatefinder/backend@\$p.env; printf 'PORT=%s\n' \$p > \$f; chown root:classmatefinder \$f; chmod 0640 \$f; done
+       sed -i 's/^HOST=.*/HOST=127.0.0.1/; s/^TRUST_PROXY=.*/TRUST_PROXY=true/' $ENVF; rm -f /etc/nginx/sites-enabled/default"
+check "two template instances start (classmatefinder-backend@5001, @5002)" inside systemctl start $U@5001 $U@5002
+check "install.sh run --instance 5001 check: the instance's own env file is read" sh_in \
+  "/root/cmf/systemd/install.sh run --instance 5001 check | grep -q '\"port\": 5001'"
+check "nginx accepts deploy/nginx/classmatefinder.conf (nginx -t) and reloads" sh_in "nginx -t && systemctl reload nginx"
+check "through nginx over TLS: /health ok, X-Request-Id passed through" sh_in \
+  "curl -fsSk -m 5 https://127.0.0.1/health | grep -q ok && curl -sSk -m 5 -D - -o /dev/null -H 'X-Request-Id: through-nginx-1' https://127.0.0.1/health/live | grep -qi 'x-request-id: through-nginx-1'"
+check "plain HTTP on port 80 redirects to HTTPS" sh_in "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1/health | grep -q 301"
+inside sh -c 'cat > /root/cmf/client-loop.sh; chmod +x /root/cmf/client-loop.sh' <<'LOOP'
+#!/bin/sh
+# Requests through nginx until /run/loop.stop exists: one line per request, "<status> <method> <url>".
+w='%{http_code} %{method} %{url_effective}\n'
+while [ ! -e /run/loop.stop ]; do
+  curl -sk -m 10 -o /dev/null -w "$w" https://127.0.0.1/health/live \
+    --next -sk -m 10 -o /dev/null -w "$w" https://127.0.0.1/api/auth/me \
+    --next -sk -m 10 -o /dev/null -w "$w" -X POST -H 'content-type: application/json' \
+      -d '{"token":"not-a-real-token"}' https://127.0.0.1/api/auth/verify-email
+done >> /run/loop.log
+LOOP
+mainpids() { echo "$(inside systemctl show -p MainPID --value $U@5001)/$(inside systemctl show -p MainPID --value $U@5002)"; }
+pids=$(mainpids)
+sh_in "rm -f /run/loop.stop /run/loop.log; systemd-run -q --unit=client-loop /root/cmf/client-loop.sh"
+sleep 2
+check "install.sh upgrade: checks both instances, restarts them one at a time" inside /root/cmf/systemd/install.sh upgrade /root/cmf/classmatefinder-backend
+sleep 2
+sh_in "touch /run/loop.stop; for i in \$(seq 1 50); do systemctl is-active -q client-loop || break; sleep 0.2; done"
+after=$(mainpids)
+[ "${pids%/*}" != "${after%/*}" ] && [ "${pids#*/}" != "${after#*/}" ] && ok "both instances were restarted (MainPIDs $pids -> $after)" \
+  || notok "instances not both restarted (MainPIDs $pids -> $after)"
+ok_line='^(200 GET https://127.0.0.1/health/live|401 GET https://127.0.0.1/api/auth/me|400 POST https://127.0.0.1/api/auth/verify-email)$'
+total=$(sh_in "wc -l < /run/loop.log")
+failed=$(sh_in "grep -cvE '$ok_line' /run/loop.log")
+echo "# rolling upgrade behind nginx: $total requests, ${failed:-?} failed"
+sh_in "grep -vE '$ok_line' /run/loop.log | sort | uniq -c | sed 's/^/#   /'"
+[ "${total:-0}" -gt 50 ] && [ "${failed:-1}" = 0 ] && ok "rolling upgrade behind nginx: 0 failed of $total requests" \
+  || notok "rolling upgrade behind nginx: ${failed:-?} failed of ${total:-?} requests"
+
+# --- backup, wipe, restore (SQLite): the account registered above comes back
+check "install.sh run backup (online, as the service user)" inside /root/cmf/systemd/install.sh run backup /var/lib/classmatefinder/backup-test.db
+sh_in "systemctl stop $U@5001 $U@5002; rm -f $DB $DB-wal $DB-shm"
+check "install.sh restore puts the backup in place" inside /root/cmf/systemd/install.sh restore /var/lib/classmatefinder/backup-test.db
+check "the instances start on the restored database" inside systemctl start $U@5001 $U@5002
+code=$(inside curl -sk -o /dev/null -w '%{http_code}' -m 10 -X POST -H 'content-type: application/json' \
+  -d '{"email":"a@x.edu","username":"abc","password":"TestPass123","firstName":"A"}' https://127.0.0.1/api/auth/register)
+[ "$code" = 409 ] && ok "the account is back after restore (register again -> 409)" || notok "register after restore -> $code, want 409"
+sh_in "systemctl stop $U@5001 $U@5002"
+
+sum=$(inside sha256sum $ENVF)
 check "install.sh uninstall" inside /root/cmf/systemd/install.sh uninstall
-check "uninstall removed binary and unit" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /etc/systemd/system/$U.service ]"
+check "uninstall removed binary and units" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /etc/systemd/system/$U.service ] && [ ! -e '/etc/systemd/system/$U@.service' ]"
 check "uninstall kept the env file and the SQLite data" sh_in "[ \"\$(sha256sum $ENVF)\" = '$sum' ] && [ -s $DB ]"
 
 if [ $fail -gt 0 ]; then

@@ -1,15 +1,23 @@
 import { existsSync } from "node:fs";
 import { createApp } from "../app";
-import { type Config, redactedConfig } from "../config/config";
+import { CONFIG_EXIT_CODE, type Config, redactedConfig } from "../config/config";
 import { type Database, openDatabase } from "../db/database";
+import { inspectDatabase } from "../db/inspect";
 import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
 import { createLogger } from "../logger";
 import { createDatabaseMetrics } from "../observability/database-metrics";
 import { createErrorReporter } from "../observability/error-reporting";
 import { PROGRAM, VERSION } from "../version";
+import { pruneMigrateBackups } from "./backup";
+import { fatal } from "./fatal";
+import { listen, stopOnSignal } from "./lifecycle";
+import { startProblems } from "./preflight";
 
-const SHUTDOWN_GRACE_MS = 10_000;
+/** `serve` on a database that lacks a migration: systemd must not restart it (RestartPreventExitStatus). */
+export const MIGRATION_PENDING_EXIT_CODE = 65;
+/** Where an operator of the systemd install runs the migration: as the service user, with its env file. */
+const MIGRATE_HINT = `systemd/install.sh run migrate\` (or \`${PROGRAM} migrate\` with the service's environment)`;
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 const STARTUP_QUIET_MS = 1000;
 
@@ -21,7 +29,9 @@ Commands:
   serve             start the HTTP server (default)
   migrate           apply pending database migrations (SQLite: writes a backup copy first)
   migrate status    list applied and pending migrations; exit 1 when one is pending
-  check             validate configuration and reach the database; exit 0 ready, 78 bad config, 1 database problem
+  check             validate configuration, the port and the database, changing nothing; exit 0 ready, 78 bad config, 1 database problem
+  backup PATH       write a consistent copy of the database to PATH while the service runs (SQLite; pg_dump for PostgreSQL)
+  wait-ready [S]    wait up to S seconds (30) until this configuration's service answers; for systemd's ExecStartPost
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
   rollout-check --prometheus URL [--canary VERSION] [--window 30m]
                     judge a canary by the rollout plan's criteria; exit 0 promote, 1 hold, 2 roll back
@@ -54,6 +64,7 @@ export async function migrateCommand(config: Config): Promise<number> {
       const backup = `${config.database.path}.backup-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       database.backupTo(backup);
       print(`backup written: ${backup}`);
+      for (const removed of pruneMigrateBackups(config.database.path, config.migrateBackupsKept)) print(`old backup removed: ${removed}`);
     }
     const applied = await applyMigrations(database);
     for (const tag of applied) print(`applied ${tag}`);
@@ -64,36 +75,47 @@ export async function migrateCommand(config: Config): Promise<number> {
   }
 }
 
-export async function migrateStatusCommand(config: Config): Promise<number> {
-  const database = await open(config);
-  if (!database) return 1;
+/** Reads without creating or changing anything (no SQLite file, no table); null after explaining why not. */
+async function inspect(config: Config) {
   try {
-    const status = await migrationStatus(database);
-    for (const tag of status.applied) print(`applied  ${tag}${status.unknown.includes(tag) ? " (from a newer release)" : ""}`);
-    for (const tag of status.pending) print(`pending  ${tag}`);
-    print(status.pending.length === 0 ? "no pending migrations" : `${status.pending.length} pending: run \`${PROGRAM} migrate\``);
-    return status.pending.length === 0 ? 0 : 1;
-  } finally {
-    await database.close();
+    return await inspectDatabase(config.database);
+  } catch (error) {
+    process.stderr.write(`${PROGRAM}: cannot open the database: ${(error as Error).message}\n`);
+    return null;
   }
+}
+
+export async function migrateStatusCommand(config: Config): Promise<number> {
+  const inspection = await inspect(config);
+  if (!inspection) return 1;
+  const { status } = inspection;
+  if (!inspection.exists) print(`no database yet at ${config.database.kind === "sqlite" ? config.database.path : "this URL"}`);
+  for (const tag of status.applied) print(`applied  ${tag}${status.unknown.includes(tag) ? " (from a newer release)" : ""}`);
+  for (const tag of status.pending) print(`pending  ${tag}`);
+  print(status.pending.length === 0 ? "no pending migrations" : `${status.pending.length} pending: run \`${MIGRATE_HINT}`);
+  return status.pending.length === 0 ? 0 : 1;
 }
 
 export async function checkCommand(config: Config): Promise<number> {
   print(JSON.stringify({ version: VERSION, config: redactedConfig(config) }, null, 2));
-  const database = await open(config);
-  if (!database) return 1;
-  try {
-    const status = await migrationStatus(database);
-    print(`database: reachable (${config.database.kind})`);
-    print(
-      status.pending.length === 0
-        ? "migrations: up to date"
-        : `migrations: ${status.pending.length} pending (${status.pending.join(", ")}): run \`${PROGRAM} migrate\``,
-    );
-    return status.pending.length === 0 ? 0 : 1;
-  } finally {
-    await database.close();
+  const problems = await startProblems(config);
+  for (const { variable, problem } of problems) process.stderr.write(`${PROGRAM}: ${variable}: ${problem}\n`);
+  if (process.getuid?.() === 0 && config.nodeEnv === "production") {
+    print("note: checked as root; `systemd/install.sh run check` checks as the service user, as it will run");
   }
+  const inspection = await inspect(config);
+  if (problems.some((p) => p.variable !== "DATABASE_URL")) return CONFIG_EXIT_CODE;
+  if (!inspection || problems.length > 0) return 1;
+  const { status } = inspection;
+  print(
+    inspection.exists ? `database: reachable (${config.database.kind})` : "database: does not exist yet (the first migrate creates it)",
+  );
+  print(
+    status.pending.length === 0
+      ? "migrations: up to date"
+      : `migrations: ${status.pending.length} pending (${status.pending.join(", ")}): run \`${MIGRATE_HINT}`,
+  );
+  return status.pending.length === 0 ? 0 : 1;
 }
 
 export async function serveCommand(config: Config): Promise<number> {
@@ -108,9 +130,9 @@ export async function serveCommand(config: Config): Promise<number> {
     // Production never changes the schema by itself; newer migrations (a rollback) are fine.
     const { pending, unknown } = await migrationStatus(database);
     if (pending.length > 0) {
-      logger.fatal({ pending }, `the database lacks ${pending.length} migration(s) of this release: run \`${PROGRAM} migrate\` first`);
+      fatal(`the database lacks ${pending.length} migration(s) of this release: run \`${MIGRATE_HINT} first`, { pending }, logger);
       await database.close();
-      return 1;
+      return MIGRATION_PENDING_EXIT_CODE;
     }
     if (unknown.length > 0) logger.warn({ unknown }, "the database has migrations from a newer release (rollback?)");
   } else {
@@ -132,10 +154,12 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
-  const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter, databaseMetrics });
-  // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
-  // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
-  app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
+  const { app, outbox, inFlight, drain } = createApp({ config, database, logger, errorReporter, databaseMetrics });
+  if (!listen(app, config, logger)) {
+    await database.close();
+    await errorReporter.close();
+    return 1;
+  }
   // Background work starts a moment after the port opens, so that it does not delay the first answers
   // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
   // out a second later, and new ones wake the outbox at once.
@@ -145,32 +169,18 @@ export async function serveCommand(config: Config): Promise<number> {
   const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
 
-  return new Promise((resolve) => {
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "shutting down: finishing requests in flight");
-      const server = app.server;
-      // No new connections; then wait for every request being handled, even one whose client has gone.
-      const drained = Promise.all([server?.stop(false), inFlight.idle()]);
-      const forced = new Promise<void>((done) =>
-        setTimeout(() => {
-          logger.warn("requests still in flight after 10 s: closing them");
-          server?.stop(true);
-          done();
-        }, SHUTDOWN_GRACE_MS).unref(),
-      );
-      await Promise.race([drained, forced]);
+  return stopOnSignal({
+    app,
+    logger,
+    config,
+    drain,
+    inFlight,
+    finish: async () => {
       clearTimeout(firstCleanUp);
       clearInterval(maintenance);
       await outbox.stop();
       await database.close();
       await errorReporter.close();
-      logger.info("stopped");
-      resolve(0);
-    };
-    process.on("SIGTERM", () => void shutdown("SIGTERM"));
-    process.on("SIGINT", () => void shutdown("SIGINT"));
+    },
   });
 }

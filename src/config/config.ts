@@ -28,6 +28,10 @@ export interface Config {
   /** Statements at least this slow are logged ("slow query", SQL text without parameters). */
   slowQueryMs: number;
   swaggerEnabled: boolean;
+  /** After SIGTERM: how long /health answers 503 "draining" while requests are still served. */
+  shutdownDrainMs: number;
+  /** SQLite: how many of `migrate`'s automatic backup copies are kept (the newest). */
+  migrateBackupsKept: number;
   tokens: { verifyEmailSeconds: number; resetPasswordSeconds: number };
   rateLimits: RateLimits;
   passwordHashing: PasswordHashing;
@@ -135,6 +139,8 @@ export function parseConfig(env: Env): Config {
     metricsToken: get("METRICS_TOKEN") ?? null,
     slowQueryMs: parseSlowQuery(get("DATABASE_SLOW_QUERY")),
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
+    shutdownDrainMs: parseShutdownDrain(get("SHUTDOWN_DRAIN"), production),
+    migrateBackupsKept: parseBackupsKept(get("MIGRATE_BACKUPS_KEPT")),
     tokens: { verifyEmailSeconds: 24 * 3600, resetPasswordSeconds: 3600 },
     passwordHashing: parsePasswordHashing(get),
     sentry: { dsn: parseSentryDsn(get("SENTRY_DSN")), environment: get("SENTRY_ENVIRONMENT") ?? null },
@@ -181,6 +187,24 @@ function parseSlowQuery(value: string | undefined): number {
     throw new ConfigError("DATABASE_SLOW_QUERY", `must be a duration such as 200ms or 2s, at most 600s (got "${value}")`);
   }
   return milliseconds;
+}
+
+/** Default 5 s in production (a load balancer's health checks notice the 503), none elsewhere. */
+function parseShutdownDrain(value: string | undefined, production: boolean): number {
+  if (value === undefined) return production ? 5000 : 0;
+  const milliseconds = /^0+(ms|s)?$/.test(value) ? 0 : parseDurationMilliseconds(value);
+  if (milliseconds === null || milliseconds > 60_000) {
+    throw new ConfigError("SHUTDOWN_DRAIN", `must be a duration such as 0, 500ms or 5s, at most 60s (got "${value}")`);
+  }
+  return milliseconds;
+}
+
+function parseBackupsKept(value: string | undefined): number {
+  if (value === undefined) return 5;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+    throw new ConfigError("MIGRATE_BACKUPS_KEPT", `must be an integer from 1 to 1000 (got "${value}")`);
+  }
+  return Number(value);
 }
 
 function parseSentryDsn(value: string | undefined): string | null {

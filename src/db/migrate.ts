@@ -19,8 +19,17 @@ export interface MigrationStatus {
 async function readStatus(exec: RawExec, known: MigrationFile[]): Promise<MigrationStatus> {
   await exec(CREATE_TABLE);
   const rows = await exec("SELECT tag FROM schema_migrations ORDER BY tag");
-  const applied = rows.map((row) => String(row.tag));
-  const knownTags = known.map((migration) => migration.tag);
+  return statusOf(
+    rows.map((row) => String(row.tag)),
+    known.map((migration) => migration.tag),
+  );
+}
+
+/** The tags of the migrations this binary ships for a dialect, in order. */
+export const knownMigrationTags = (kind: Database["kind"]): string[] => MIGRATIONS[kind].map((migration) => migration.tag);
+
+/** Compares the tags recorded in a database with the ones this binary knows. */
+export function statusOf(applied: string[], knownTags: string[]): MigrationStatus {
   return {
     applied,
     pending: knownTags.filter((tag) => !applied.includes(tag)),

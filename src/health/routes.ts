@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import type { Clock } from "../clock";
 import type { Database } from "../db/database";
 import { InternalError } from "../http/error-schemas";
+import type { DrainState } from "../http/plugin";
 import { withExamples } from "../http/schemas";
 import { VERSION } from "../version";
 
@@ -44,7 +45,7 @@ export function databaseProbe(database: Database, timeoutMs = PING_TIMEOUT_MS): 
 
 const Readiness = t.Object(
   {
-    status: t.Union([t.Literal("ok"), t.Literal("unavailable")]),
+    status: t.Union([t.Literal("ok"), t.Literal("unavailable"), t.Literal("draining")]),
     version: t.String({ description: "The release (semantic version)" }),
     // TypeBox's integer: Elysia's `t.Integer` also admits numeric strings, and the document said so.
     uptimeSeconds: Type.Integer({ minimum: 0, description: "Whole seconds since the process started" }),
@@ -56,7 +57,7 @@ const Readiness = t.Object(
 const ready = { status: "ok", version: VERSION, uptimeSeconds: 12, checks: { database: "ok" } };
 const unready = { status: "unavailable", version: VERSION, uptimeSeconds: 12, checks: { database: "error" } };
 
-export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date }) {
+export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date; drain?: DrainState }) {
   const databaseAnswers = databaseProbe(deps.database);
   return new Elysia({ tags: ["health"] })
     .get(
@@ -65,6 +66,8 @@ export function healthRoutes(deps: { database: Database; clock: Clock; startedAt
         const ok = await databaseAnswers();
         const uptimeSeconds = Math.max(0, Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000));
         const checks = { database: ok ? ("ok" as const) : ("error" as const) };
+        // Shutting down: a load balancer takes this instance out while it still serves what it gets.
+        if (deps.drain?.draining) return status(503, { status: "draining" as const, version: VERSION, uptimeSeconds, checks });
         return ok
           ? status(200, { status: "ok" as const, version: VERSION, uptimeSeconds, checks })
           : status(503, { status: "unavailable" as const, version: VERSION, uptimeSeconds, checks });

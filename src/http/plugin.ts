@@ -32,19 +32,30 @@ function toApiError(code: string | number, error: unknown): ApiError | null {
 }
 
 /**
- * Requests being handled, so that a shutdown closes the database only after the last one: the HTTP
- * server's own stop does not wait for requests whose client has already hung up.
+ * Requests whose handler is running, and work deferred past an answer (an email), so that a shutdown
+ * closes the database only after the last one: the HTTP server's own stop does not wait for requests
+ * whose client has already hung up. A request is counted from the first hook that guarantees the
+ * after-response hook (before-handle): an answer given earlier (a CORS preflight from onRequest, a
+ * 404, a body refused while parsing) never starts a count, and an end without its begin changes nothing.
  */
 export class InFlightRequests {
-  private count = 0;
+  private readonly requests = new Set<Request>();
+  private background = 0;
   private waiting: Array<() => void> = [];
 
-  begin(): void {
-    this.count++;
+  get count(): number {
+    return this.requests.size + this.background;
   }
 
-  end(): void {
-    this.count = Math.max(0, this.count - 1);
+  /** With a request: that request; without: one piece of background work. */
+  begin(request?: Request): void {
+    if (request) this.requests.add(request);
+    else this.background++;
+  }
+
+  end(request?: Request): void {
+    if (request ? !this.requests.delete(request) : this.background === 0) return;
+    if (!request) this.background--;
     if (this.count === 0) for (const resolve of this.waiting.splice(0)) resolve();
   }
 
@@ -52,6 +63,11 @@ export class InFlightRequests {
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
   }
+}
+
+/** Set on SIGTERM: /health says "draining" and every answer closes its connection (`Connection: close`). */
+export class DrainState {
+  draining = false;
 }
 
 /**
@@ -62,16 +78,21 @@ export function httpPlugin(options: {
   logger: Logger;
   errorReporter: ErrorReporter;
   inFlight: InFlightRequests;
+  drain: DrainState;
   onCompleted?: (request: CompletedRequest) => void;
 }) {
   const writeRequestLine = requestLineWriter(options.logger);
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
-      options.inFlight.begin();
+      // Before any other hook may answer (CORS preflight): a keep-alive client or proxy reconnects elsewhere.
+      if (options.drain.draining) set.headers.connection = "close";
       set.headers["x-request-id"] = beginRequest(request).id;
       set.headers["x-content-type-options"] = "nosniff";
       const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
       if (path.startsWith("/api/auth/") && request.method !== "OPTIONS") set.headers["cache-control"] = "no-store";
+    })
+    .onBeforeHandle({ as: "global" }, ({ request }) => {
+      options.inFlight.begin(request);
     })
     .onParse({ as: "global" }, ({ request }) => readJsonBody(request))
     .onError({ as: "global" }, ({ code, error, set, request }) => {
@@ -96,7 +117,7 @@ export function httpPlugin(options: {
         status: typeof set.status === "number" ? set.status : 200,
         durationMs: Math.round((performance.now() - (info?.startedAt ?? performance.now())) * 100) / 100,
       };
-      options.inFlight.end();
+      options.inFlight.end(request);
       writeRequestLine(completed);
       options.onCompleted?.(completed);
     });

@@ -1,8 +1,9 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { compiledBinary } from "../support/binary";
 import { freshDatabaseConfig, TEST_DIALECT } from "../support/database";
 
 // The compiled binary as a sysadmin runs it: alone in an empty directory, configured by environment.
@@ -19,18 +20,12 @@ UNIVERSITY_DOMAINS=.edu,.ualberta.ca,.ubc.ca,.utoronto.ca,.mcgill.ca,.uwaterloo.
 let dir = "";
 let binary = "";
 
-beforeAll(() => {
+beforeAll(async () => {
+  // The same build as `bun run build`, alone in an empty directory (shared with the other binary tests).
+  binary = await compiledBinary();
   dir = mkdtempSync(join(tmpdir(), "cmf-binary-"));
-  // The same build as `bun run build`.
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", join(dir, "build", "classmatefinder-backend")], {
-    cwd: join(import.meta.dir, "..", ".."),
-  });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-  // Alone in an empty directory: no node_modules, no checkout, no drizzle/ folder next to it.
-  binary = join(dir, "classmatefinder-backend");
-  copyFileSync(join(dir, "build", "classmatefinder-backend"), binary);
-  rmSync(join(dir, "build"), { recursive: true });
-}, 120_000); // a full build: over 5 s on a loaded two-core machine (the preload's default timeout does not reach every file)
+  // The build takes seconds; bun applies the preload's default timeout only to the first test file.
+}, 180_000);
 
 /** Services started by a test: a failing test must not leave one running. */
 const services = new Set<ReturnType<typeof Bun.spawn>>();
@@ -156,7 +151,9 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
   test("production serve refuses an unmigrated database and names the command to run", async () => {
     const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), PORT: String(await freePort()) };
     const result = run(["serve"], env);
-    expect(result.code).toBe(1);
+    // 65, not 1: systemd must not restart it in a loop (RestartPreventExitStatus).
+    expect(result.code).toBe(65);
+    expect(result.stderr).toContain("systemd/install.sh run migrate");
     expect(result.stdout).toContain("classmatefinder-backend migrate");
   });
 
@@ -170,6 +167,8 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
       HOST: "127.0.0.1",
       UNIVERSITY_DOMAINS: ".edu",
       CORS_ORIGIN: "https://classmatefinder.com",
+      // The drain phase has a test of its own (lifecycle.test.ts).
+      SHUTDOWN_DRAIN: "0",
     };
     expect(run(["migrate"], env).code).toBe(0);
     // A newer release migrated and was rolled back: its migration is unknown to this binary.
@@ -225,7 +224,14 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
 
   test("SIGTERM waits for requests whose client has hung up before closing the database", async () => {
     const port = await freePort();
-    const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), PORT: String(port), HOST: "127.0.0.1" };
+    const env = {
+      NODE_ENV: "production",
+      JWT_SECRET: SECRET,
+      DATABASE_URL: await databaseUrl(),
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      SHUTDOWN_DRAIN: "0",
+    };
     expect(run(["migrate"], env).code).toBe(0);
     const service = startService(env);
     const base = `http://127.0.0.1:${port}`;

@@ -110,6 +110,21 @@ describe("configuration", () => {
     expect(parseConfig({ NODE_ENV: "test" }).corsOrigins).toEqual([]);
   });
 
+  test("SHUTDOWN_DRAIN: 5 s in production, none elsewhere, 0 to 60 s when set", () => {
+    expect(parseConfig(ROLLOUT_ENV).shutdownDrainMs).toBe(5000);
+    expect(parseConfig({}).shutdownDrainMs).toBe(0);
+    expect(parseConfig({ ...ROLLOUT_ENV, SHUTDOWN_DRAIN: "0" }).shutdownDrainMs).toBe(0);
+    expect(parseConfig({ SHUTDOWN_DRAIN: "750ms" }).shutdownDrainMs).toBe(750);
+    expect(parseConfig({ SHUTDOWN_DRAIN: "60s" }).shutdownDrainMs).toBe(60_000);
+    for (const bad of ["61s", "5m", "-1s", "soon"]) expect(errorFor({ SHUTDOWN_DRAIN: bad }).variable).toBe("SHUTDOWN_DRAIN");
+  });
+
+  test("MIGRATE_BACKUPS_KEPT: 5 by default, at least 1", () => {
+    expect(parseConfig({}).migrateBackupsKept).toBe(5);
+    expect(parseConfig({ MIGRATE_BACKUPS_KEPT: "2" }).migrateBackupsKept).toBe(2);
+    for (const bad of ["0", "x", "-3"]) expect(errorFor({ MIGRATE_BACKUPS_KEPT: bad }).variable).toBe("MIGRATE_BACKUPS_KEPT");
+  });
+
   test("redacted configuration hides every secret", () => {
     const config = parseConfig({
       ...ROLLOUT_ENV,

@@ -1,0 +1,77 @@
+import { Database as SqliteClient } from "bun:sqlite";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Config } from "../config/config";
+import { openSqliteReadOnly } from "../db/inspect";
+import { PROGRAM } from "../version";
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const fail = (line: string) => {
+  process.stderr.write(`${PROGRAM}: ${line}\n`);
+  return 1;
+};
+
+/**
+ * `backup PATH`. SQLite: an online, consistent copy (VACUUM INTO, a snapshot of one read transaction)
+ * while the service keeps running, read-only (it changes nothing, also when run as root), checked with
+ * `PRAGMA integrity_check`. PostgreSQL: `pg_dump --format=custom`, the procedure the README documents.
+ */
+export async function backupCommand(config: Config, target: string | undefined): Promise<number> {
+  if (!target) return fail("usage: backup PATH (a new file)");
+  if (existsSync(target)) return fail(`${target} exists already: choose a new file name`);
+  if (config.database.kind === "postgres") return pgDump(config.database.url, target);
+  const source = config.database.path;
+  if (source === ":memory:") return fail("an in-memory database has nothing to back up");
+  if (!existsSync(source)) return fail(`no database at ${source}`);
+  const client = openSqliteReadOnly(source);
+  try {
+    client.query("VACUUM INTO ?").run(resolve(target));
+  } catch (error) {
+    return fail(`backup failed: ${(error as Error).message}`);
+  } finally {
+    client.close();
+  }
+  const copy = new SqliteClient(target, { readonly: true });
+  try {
+    const integrity = copy.query("PRAGMA integrity_check").get() as { integrity_check: string };
+    if (integrity.integrity_check !== "ok") return fail(`the copy at ${target} failed its integrity check`);
+    const users = copy.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'users'").get()
+      ? (copy.query("SELECT count(*) AS n FROM users").get() as { n: number }).n
+      : 0;
+    print(`backup written: ${target} (${users} account(s), integrity ok)`);
+    return 0;
+  } finally {
+    copy.close();
+  }
+}
+
+/** pg_dump with the password in its environment, not on its command line (visible in `ps`). */
+async function pgDump(url: string, target: string): Promise<number> {
+  if (!Bun.which("pg_dump")) {
+    return fail("pg_dump is not installed (Debian: apt-get install postgresql-client); see the README's Backups section");
+  }
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = "";
+  const dump = Bun.spawn(["pg_dump", "--format=custom", "--no-owner", "--file", target, parsed.toString()], {
+    env: password ? { ...process.env, PGPASSWORD: password } : process.env,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  if ((await dump.exited) !== 0) return fail("pg_dump failed (its message is above)");
+  print(`backup written: ${target} (pg_dump custom format; restore with pg_restore)`);
+  return 0;
+}
+
+/** After `migrate` wrote a new automatic copy: removes all but the newest `keep` of them. */
+export function pruneMigrateBackups(databasePath: string, keep: number): string[] {
+  const directory = dirname(databasePath);
+  const prefix = `${basename(databasePath)}.backup-`;
+  // The names end in an ISO timestamp: sorting by name is sorting by age.
+  const copies = readdirSync(directory)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
+  const removed = copies.slice(0, Math.max(0, copies.length - keep)).map((name) => join(directory, name));
+  for (const path of removed) rmSync(path, { force: true });
+  return removed;
+}
