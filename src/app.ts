@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
 import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
-import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
+import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
@@ -41,10 +41,20 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const errorReporter = deps.errorReporter ?? noErrorReporter;
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
-  const metrics = createMetrics({ pendingEmails: () => outbox.pendingCount(), passwordHashLoad: () => hashGate.load });
+  const metrics = createMetrics({
+    pendingEmails: () => outbox.pendingCount(),
+    passwordHashLoad: () => ({ ...hashGate.load, ...hashGate.status }),
+  });
+  const hashing = config.passwordHashing;
+  const hasher = deps.hasher ?? argon2idHasher(hashing);
   const hashGate = new HashGate({
-    concurrency: config.passwordHashing.concurrency,
-    queueTimeoutMs: config.passwordHashing.queueTimeoutMs,
+    concurrency: hashing.concurrency,
+    queueTimeoutMs: hashing.queueTimeoutMs,
+    overloadWaitMs: hashing.overloadWaitMs,
+    // A first guess (an OWASP-minimum hash takes 20–50 ms on a server core), replaced by the first measurement.
+    initialHashMs: (40 * hashing.memoryKib * hashing.timeCost) / (OWASP_MINIMUM.memoryKib * OWASP_MINIMUM.timeCost),
+    // Tests drive the gate with their manual clock; in production a monotonic one.
+    now: clock === systemClock ? undefined : () => clock.now().getTime(),
     onRejected: () => metrics.recordHashRejection(),
   });
   const outbox = new OutboxWorker({
@@ -63,7 +73,7 @@ export function createApp(deps: AppDeps) {
     database,
     clock,
     logger,
-    hasher: deps.hasher ?? argon2idHasher(config.passwordHashing),
+    hasher,
     hashGate,
     tokens: new AccessTokens(config.jwt.secret),
     limiter,
@@ -79,7 +89,9 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes({ database, clock, startedAt: clock.now() }))
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
-  return { app, outbox, auth, limiter, metrics, inFlight };
+  /** Times one hash as the gate's first estimate; the server calls it once, after start-up. */
+  const calibrateHashing = () => hashGate.calibrate(() => hasher.verify("calibration", hasher.unmatchableHash));
+  return { app, outbox, auth, limiter, metrics, inFlight, hashGate, calibrateHashing };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -40,8 +40,10 @@ const rateLimited = (retryAfterSeconds: number) =>
   new ApiError(429, "RATE_LIMITED", "Too many attempts. Please wait before trying again.", undefined, {
     "Retry-After": String(retryAfterSeconds),
   });
-const serviceBusy = () =>
-  new ApiError(503, "SERVICE_BUSY", "The service is busy. Please try again in a moment.", undefined, { "Retry-After": "1" });
+const serviceBusy = (retryAfterSeconds: number) =>
+  new ApiError(503, "SERVICE_BUSY", "The service is busy. Please try again in a moment.", undefined, {
+    "Retry-After": String(retryAfterSeconds),
+  });
 const invalidCredentials = () => new ApiError(401, "INVALID_CREDENTIALS", "The email or password is incorrect.");
 const unauthorized = () =>
   new ApiError(401, "UNAUTHORIZED", "A valid access token is required.", undefined, {
@@ -54,12 +56,12 @@ export class AuthService {
   constructor(private readonly deps: AuthDeps) {}
 
   /**
-   * Runs `work` in a password-hashing slot; at capacity (see HashGate) it becomes 503 SERVICE_BUSY
-   * with Retry-After. Work that only leads up to a hash runs inside the slot too, so a turned-away
-   * request has cost nothing but its wait.
+   * Runs `work` in a password-hashing slot, queued fairly by client address and account; under
+   * sustained overload (see HashGate) it becomes 503 SERVICE_BUSY with Retry-After. Work that only
+   * leads up to a hash runs inside the slot too, so a turned-away request has cost nothing but its wait.
    */
-  private withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-    return this.deps.hashGate.run(work).catch(rethrowBusy);
+  private withHashSlot<T>(context: RequestContext, account: string, work: () => Promise<T>): Promise<T> {
+    return this.deps.hashGate.run({ client: context.clientAddress, account }, work).catch(rethrowBusy);
   }
 
   private emit(context: RequestContext, event: AuthEvent) {
@@ -140,7 +142,7 @@ export class AuthService {
 
   async register(context: RequestContext, body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
     try {
-      const user = await this.createAccount(body);
+      const user = await this.createAccount(context, body);
       this.emit(context, { event: "registration", outcome: "success", userId: user.id, email: user.email });
       return user;
     } catch (error) {
@@ -156,14 +158,14 @@ export class AuthService {
     }
   }
 
-  private async createAccount(body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
+  private async createAccount(context: RequestContext, body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
     const input = parseRegistration(body);
     if (!isAllowedDomain(emailDomain(input.email), this.deps.config.universityDomains)) {
       throw new ApiError(400, "EMAIL_DOMAIN_NOT_ALLOWED", "Registration needs an email address of a participating university.", [
         { field: "email", message: "must be a university email address" },
       ]);
     }
-    const passwordHash = await this.withHashSlot(async () => {
+    const passwordHash = await this.withHashSlot(context, input.email, async () => {
       const conflict = await this.conflictFor(input.email, input.username);
       if (conflict) throw conflict;
       return this.deps.hasher.hash(input.password);
@@ -252,7 +254,7 @@ export class AuthService {
     const email = normalizeEmail(rawEmail);
     const clientKey = `login:client:${context.clientAddress}`;
     const accountKey = `login:account:${email}`;
-    const { user, passwordOk } = await this.withHashSlot(async () => {
+    const { user, passwordOk } = await this.withHashSlot(context, email, async () => {
       await this.enforceLimit(context, clientKey, "login_client", "login", email);
       await this.enforceLimit(context, accountKey, "login_account", "login", email);
       const user = await this.findUserByEmail(email);
@@ -269,7 +271,7 @@ export class AuthService {
     }
     await this.deps.limiter.reset(accountKey);
     await this.deps.limiter.undo(clientKey);
-    if (this.deps.hasher.needsRehash(user.passwordHash)) await this.upgradePasswordHash(user, password);
+    if (this.deps.hasher.needsRehash(user.passwordHash)) await this.upgradePasswordHash(context, user, password);
     if (!user.emailVerifiedAt) {
       this.emit(context, { event: "login", outcome: "failure", reason: "unverified", userId: user.id, email });
       throw new ApiError(403, "EMAIL_NOT_VERIFIED", "Please verify your email address first; we can send the link again.");
@@ -282,10 +284,10 @@ export class AuthService {
    * Re-hashes a password made with other argon2id parameters than the configured ones, at the only
    * moment the password is known. Best effort: when it cannot happen now, the next login tries again.
    */
-  private async upgradePasswordHash(user: UserRow, password: string): Promise<void> {
+  private async upgradePasswordHash(context: RequestContext, user: UserRow, password: string): Promise<void> {
     const { users } = this.tables;
     try {
-      const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
+      const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(password));
       // Only if the hash is still the one just checked: a concurrent password change wins.
       await this.deps.database.statement((db) =>
         db
@@ -350,7 +352,7 @@ export class AuthService {
 
   async resetPassword(context: RequestContext, token: string, password: string): Promise<void> {
     try {
-      const user = await this.replacePasswordWithToken(token, password);
+      const user = await this.replacePasswordWithToken(context, token, password);
       this.emit(context, { event: "password_reset", outcome: "success", userId: user.id, email: user.email });
     } catch (error) {
       if (error instanceof ApiError) this.emit(context, { event: "password_reset", outcome: "failure", reason: error.code.toLowerCase() });
@@ -358,14 +360,14 @@ export class AuthService {
     }
   }
 
-  private async replacePasswordWithToken(token: string, password: string): Promise<UserRow> {
+  private async replacePasswordWithToken(context: RequestContext, token: string, password: string): Promise<UserRow> {
     const { database, clock } = this.deps;
     const userId = await peekEmailToken(database, token, "reset_password", clock.now());
     const user = userId && (await this.findUserById(userId));
     if (!user) throw invalidToken();
     // The password is checked (and hashed, slowly) before the token is used: a refused password keeps it usable.
     requireAcceptablePassword("password", password, user);
-    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
+    const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(password));
     const now = clock.now();
     const { users } = this.tables;
     await database.transaction(async (tx) => {
@@ -389,7 +391,7 @@ export class AuthService {
       });
       return error;
     };
-    if (!(await this.withHashSlot(() => this.deps.hasher.verify(currentPassword, user.passwordHash)))) {
+    if (!(await this.withHashSlot(context, user.email, () => this.deps.hasher.verify(currentPassword, user.passwordHash)))) {
       throw fail(new ApiError(400, "INVALID_CURRENT_PASSWORD", "The current password is incorrect."));
     }
     try {
@@ -397,7 +399,7 @@ export class AuthService {
     } catch (error) {
       throw error instanceof ApiError ? fail(error) : error;
     }
-    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(newPassword));
+    const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(newPassword));
     const { users } = this.tables;
     const [updated] = await this.deps.database.statement((db) =>
       db
@@ -413,7 +415,7 @@ export class AuthService {
 }
 
 function rethrowBusy(error: unknown): never {
-  throw error instanceof HashGateBusyError ? serviceBusy() : error;
+  throw error instanceof HashGateBusyError ? serviceBusy(error.retryAfterSeconds) : error;
 }
 
 /** Every authenticated request runs this: prepared once, one round trip for the user and the revocation. */

@@ -127,7 +127,7 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
-  const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter });
+  const { app, outbox, inFlight, calibrateHashing } = createApp({ config, database, logger, errorReporter });
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
   app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
@@ -135,6 +135,7 @@ export async function serveCommand(config: Config): Promise<number> {
   // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
   // out a second later, and new ones wake the outbox at once.
   outbox.start(STARTUP_QUIET_MS);
+  setTimeout(() => calibrateHashing().catch((err) => logger.warn({ err }, "password hash calibration failed")), STARTUP_QUIET_MS).unref();
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
   const firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
   const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);

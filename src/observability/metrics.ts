@@ -63,7 +63,7 @@ interface RequestSeries {
  */
 export function createMetrics(options: {
   pendingEmails: () => Promise<number>;
-  passwordHashLoad: () => { running: number; waiting: number };
+  passwordHashLoad: () => { running: number; waiting: number; limit: number; overloaded: boolean; hashSeconds: number };
 }) {
   const requests = new Map<string, RequestSeries>();
   const registrations = new Counter("auth_registrations_total", "Accounts created");
@@ -81,7 +81,7 @@ export function createMetrics(options: {
   ]);
   const hashRejections = new Counter(
     "password_hash_rejections_total",
-    "Requests answered 503 SERVICE_BUSY because password hashing was at capacity",
+    "Requests answered 503 SERVICE_BUSY because password hashing was overloaded",
   );
 
   const ours: ScrapedMetric[] = [
@@ -104,6 +104,18 @@ export function createMetrics(options: {
         { labels: { state: "waiting" }, value: load.waiting },
       ];
     }),
+    scraped(
+      "password_hash_queue_limit",
+      "Requests that may wait for a hashing slot now (measured hash rate × allowed wait)",
+      "gauge",
+      () => [{ labels: {}, value: options.passwordHashLoad().limit }],
+    ),
+    scraped("password_hash_overloaded", "1 while sustained overload is being shed (the queue has been standing), else 0", "gauge", () => [
+      { labels: {}, value: options.passwordHashLoad().overloaded ? 1 : 0 },
+    ]),
+    scraped("password_hash_duration_estimate_seconds", "Measured time one password hash holds its slot (moving average)", "gauge", () => [
+      { labels: {}, value: options.passwordHashLoad().hashSeconds },
+    ]),
   ];
 
   let registry: Promise<Registry> | undefined;
