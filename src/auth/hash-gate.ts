@@ -55,13 +55,13 @@ const MAX_RETRY_AFTER_SECONDS = 60;
  * The queue's length is derived from the measured hash time: it admits as much as the slots hash in
  * `queueTimeoutMs`, so a burst is queued and served, never turned away. Sustained overload is told
  * apart from a burst the way CoDel does it, by the queue *standing*: when the backlog has stayed above
- * a third of the timeout for longer than the whole timeout without draining, arrivals have exceeded
- * the hash rate for longer than any burst that fits; until the queue next empties it is then held to
- * `overloadWaitMs` of waiting, and the excess is answered at once with an honest Retry-After. When
- * the queue is full, a request from a source with fewer requests waiting pushes out the newest
- * request of the heaviest client address or account (longest-queue drop), so a flood from one
- * source cannot make others fail; and while others wait, no source gets more than a quarter of the
- * slots.
+ * a third of the timeout for longer than the whole timeout and overflowed or did not drain, arrivals
+ * have exceeded the hash rate for longer than any burst that fits. The queue is then held to
+ * `overloadWaitMs` of waiting, until a whole timeout passes in which it turns nobody away, and the
+ * excess is answered at once with an honest Retry-After. When the queue is full, a request from a
+ * source with fewer requests waiting pushes out the newest request of the heaviest client address or
+ * account (longest-queue drop), so a flood from one source cannot make others fail; and while others
+ * wait, no source gets more than a quarter of the slots.
  */
 export class HashGate {
   private readonly queue = new FairQueue();
@@ -69,9 +69,14 @@ export class HashGate {
   private running = 0;
   private hashMs: number;
   private measured = false;
-  /** Since when the backlog has stood above its threshold, and the longest the queue has been since. */
-  private standing: { since: number; peak: number } | null = null;
+  /**
+   * Since when the backlog has stood above its threshold, the longest the queue has been since, and
+   * whether it overflowed (turned an arrival away, or made one give up its place) in that time.
+   */
+  private standing: { since: number; peak: number; overflowed: boolean } | null = null;
   private overloaded = false;
+  /** When an arrival was last turned away or pushed out. */
+  private lastShedAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private readonly slotShare: number;
 
@@ -106,6 +111,7 @@ export class HashGate {
 
   /** The admission state, for metrics and tests. */
   get status(): { limit: number; overloaded: boolean; hashSeconds: number } {
+    this.observe();
     return { limit: this.limit(), overloaded: this.overloaded, hashSeconds: this.hashMs / 1000 };
   }
 
@@ -125,6 +131,7 @@ export class HashGate {
     if (this.queue.size >= this.limit()) {
       const heaviest = this.queue.heaviest();
       const mine = this.queue.waitingOf(source.client, source.account);
+      if (this.standing) this.standing.overflowed = true;
       if (!heaviest || Math.max(mine.client, mine.account) + 1 >= heaviest.count) {
         return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
       }
@@ -153,36 +160,33 @@ export class HashGate {
 
   /**
    * CoDel's question, asked at every arrival and completion: has the queue been standing for a whole
-   * interval (the queue timeout) — its backlog above a third of the timeout all along — without
-   * draining (it is still about as long as it has been at its longest)? A burst passing through drains
-   * within the interval; a long queue that is draining (arrivals below the hash rate) starts a new
-   * interval instead.
+   * interval (the queue timeout) — its backlog above a third of the timeout all along — while
+   * arrivals kept exceeding the hash rate: it overflowed, or it has not drained (it is still within
+   * one round of the slots of its longest)? A burst that fits drains within the interval; a long
+   * queue that is draining (arrivals below the hash rate) starts a new interval instead. Overload
+   * ends once a whole interval has passed in which the short queue turned nobody away.
    */
   private observe(): void {
+    const now = this.now();
+    if (this.overloaded && now - this.lastShedAt >= this.options.queueTimeoutMs) this.overloaded = false;
     const size = this.queue.size;
-    if (size === 0) {
-      this.standing = null;
-      this.overloaded = false;
-      return;
-    }
     const backlogMs = (size * this.hashMs) / this.options.concurrency;
     if (backlogMs <= this.options.queueTimeoutMs * STANDING_FRACTION) {
       this.standing = null;
       return;
     }
-    const now = this.now();
     if (!this.standing) {
-      this.standing = { since: now, peak: size };
+      this.standing = { since: now, peak: size, overflowed: false };
       return;
     }
     this.standing.peak = Math.max(this.standing.peak, size);
     if (now - this.standing.since < this.options.queueTimeoutMs) return;
-    // Within one round of the slots of its peak: arrivals have kept up with the hashes all interval.
-    if (size + this.options.concurrency >= this.standing.peak) this.overloaded = true;
-    else this.standing = { since: now, peak: size };
+    if (this.standing.overflowed || size + this.options.concurrency >= this.standing.peak) this.overloaded = true;
+    else this.standing = { since: now, peak: size, overflowed: false };
   }
 
   private busy(reason: BusyReason): HashGateBusyError {
+    this.lastShedAt = this.now();
     this.options.onRejected?.(reason);
     const drainMs = ((this.queue.size + this.running) * this.hashMs) / this.options.concurrency;
     return new HashGateBusyError(Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(drainMs / 1000))), reason);

@@ -55,7 +55,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         detail: {
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY.",
+            "Creates an unverified account and sends a verification email. Errors: 400 VALIDATION_ERROR / EMAIL_DOMAIN_NOT_ALLOWED, 409 EMAIL_TAKEN / USERNAME_TAKEN, 429 RATE_LIMITED, 503 SERVICE_BUSY with Retry-After (sustained overload only; bursts are queued and served).",
         },
       },
     )
@@ -100,7 +100,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
       detail: {
         summary: "Log in and get a JWT",
         description:
-          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY with Retry-After (password checking at capacity: retry after the given seconds; not counted as an attempt).",
+          "Errors: 401 INVALID_CREDENTIALS (unknown email and wrong password alike), 403 EMAIL_NOT_VERIFIED (right password, unverified email), 429 RATE_LIMITED with Retry-After, 503 SERVICE_BUSY with Retry-After (only under sustained overload of password checking, or for a client flooding it — bursts are queued and served; retry after the given seconds; not counted as an attempt).",
       },
     })
     .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
@@ -154,7 +154,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         detail: {
           summary: "Set a new password with the token from the reset email",
           description:
-            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR, 503 SERVICE_BUSY (the token stays usable).",
+            "Every JWT issued before is rejected afterwards. Errors: 400 INVALID_TOKEN (unknown, expired after 1 hour, used), 400 VALIDATION_ERROR, 503 SERVICE_BUSY with Retry-After (sustained overload only; the token stays usable).",
         },
       },
     )
@@ -178,7 +178,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           summary: "Change the password (logged in)",
           security: bearer,
           description:
-            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 503 SERVICE_BUSY.",
+            "Returns a new JWT; every other JWT of the user is rejected from then on. Errors: 400 INVALID_CURRENT_PASSWORD, 400 VALIDATION_ERROR, 401 UNAUTHORIZED, 503 SERVICE_BUSY with Retry-After (sustained overload, or this client flooding password checks).",
         },
       },
     );

@@ -30,7 +30,8 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   PAYLOAD_TOO_LARGE: "the body is larger than 16 KiB",
   UNSUPPORTED_MEDIA_TYPE: "the body is not sent as application/json",
   RATE_LIMITED: "too many attempts; Retry-After says how many seconds to wait",
-  SERVICE_BUSY: "password checking is at capacity; not counted as an attempt, retry after Retry-After seconds",
+  SERVICE_BUSY:
+    "password hashing is under sustained overload, or this client is flooding it (bursts are queued and served, not refused); nothing was done and a login is not counted as an attempt: retry after Retry-After seconds",
   INTERNAL_ERROR: "an unexpected failure on the server",
 };
 
@@ -62,7 +63,7 @@ export const UnsupportedMediaType = errorResponse(["UNSUPPORTED_MEDIA_TYPE"]);
 export const Unauthorized = errorResponse(["UNAUTHORIZED"]);
 export const RateLimited = errorResponse(["RATE_LIMITED"]);
 export const InternalError = errorResponse(["INTERNAL_ERROR"]);
-/** Password hashing at capacity: the request was turned away quickly, with Retry-After, instead of queueing. */
+/** Password hashing under sustained overload (bursts are queued): turned away at once, with Retry-After from the queue. */
 export const ServiceBusy = errorResponse(["SERVICE_BUSY"]);
 
 export const Message = t.Object({ message: t.String() });

@@ -142,12 +142,26 @@ describe("HashGate: sustained overload is shed", () => {
     expect(turnedAway.find((error) => error.reason === "queue_full")?.retryAfterSeconds).toBe(4); // 31 × 100 ms
     expect(requests.filter((request) => request.outcome === undefined).length).toBeLessThanOrEqual(3);
 
-    // The flood stops: the queue empties, and the next burst is queued in full again.
+    // The flood stops: the queue empties; once it has turned nobody away for the timeout (3 s), the
+    // next burst is queued in full again.
     while (h.gate.load.running > 0) await h.hash(100);
+    expect(h.gate.status.overloaded).toBe(true);
+    h.advance(3_000);
     expect(h.gate.status.overloaded).toBe(false);
     const burst = Array.from({ length: 25 }, (_, index) => h.submit(`10.1.0.${index}`));
     await h.settle();
     expect(burst.filter(busy)).toEqual([]);
+  });
+
+  test("hash times that vary (so the queue's length does) still leave a flood detected and shed", async () => {
+    const h = harness();
+    for (let step = 0; step < 100; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
+      await h.settle();
+      await h.hash([60, 140, 90, 110][step % 4]);
+    }
+    expect(h.gate.status.overloaded).toBe(true);
+    expect(h.gate.load.waiting).toBeLessThanOrEqual(3);
   });
 
   test("arrivals just below the hash rate never shed, even when the queue is long for a while", async () => {
