@@ -47,6 +47,8 @@ const HASH_TIME_WEIGHT = 0.2;
 /** Whatever the estimate says, memory stays bounded. */
 const MAX_WAITING = 5_000;
 const MAX_RETRY_AFTER_SECONDS = 60;
+/** Idle this long, the gate forgets hold times measured under load. */
+const IDLE_RESET_MS = 1_000;
 
 /**
  * Admission control for password hashing, the one deliberately slow thing the service does.
@@ -67,8 +69,13 @@ export class HashGate {
   private readonly queue = new FairQueue();
   private readonly runningBy = new Map<string, number>();
   private running = 0;
+  /** Moving average of how long jobs hold their slot: the drain rate under the current load. */
   private hashMs: number;
+  /** The same, of hashes that ran alone (no other hash running or waiting): what an idle host does. */
+  private idleHashMs: number;
   private measured = false;
+  /** Since when nothing has run or waited; null while busy. */
+  private idleSince: number | null = null;
   /**
    * Since when the backlog has stood above its threshold, the longest the queue has been since, and
    * whether it overflowed (turned an arrival away, or made one give up its place) in that time.
@@ -83,16 +90,18 @@ export class HashGate {
   constructor(private readonly options: HashGateOptions) {
     this.now = options.now ?? (() => performance.now());
     this.hashMs = Math.max(1, options.initialHashMs);
+    this.idleHashMs = this.hashMs;
     this.slotShare = Math.max(1, Math.ceil(options.concurrency * SLOT_SHARE));
   }
 
   async run<T>(source: HashSource, work: () => Promise<T>): Promise<T> {
     await this.admit(source);
     const started = this.now();
+    const aloneAtStart = this.running === 1 && this.queue.size === 0;
     try {
       return await work();
     } finally {
-      this.finish(source, this.now() - started);
+      this.finish(source, this.now() - started, aloneAtStart);
     }
   }
 
@@ -101,7 +110,7 @@ export class HashGate {
     if (this.measured) return;
     const started = this.now();
     await sample();
-    if (!this.measured) this.recordHashTime(this.now() - started);
+    if (!this.measured) this.recordHashTime(this.now() - started, true);
   }
 
   /** Hashes running and waiting, for metrics. */
@@ -123,6 +132,7 @@ export class HashGate {
   }
 
   private admit(source: HashSource): Promise<void> {
+    this.forgetLoadWhenIdle();
     this.observe();
     if (this.running < this.options.concurrency && this.queue.size === 0) {
       this.take(source);
@@ -146,16 +156,27 @@ export class HashGate {
     });
   }
 
-  private finish(source: HashSource, elapsedMs: number): void {
+  private finish(source: HashSource, elapsedMs: number, aloneAtStart: boolean): void {
+    this.recordHashTime(elapsedMs, aloneAtStart && this.running === 1 && this.queue.size === 0);
     this.running--;
     this.count(source, -1);
-    this.recordHashTime(elapsedMs);
     while (this.running < this.options.concurrency && this.queue.size > 0) {
       const next = this.queue.shift((waiter) => this.holdsItsShare(waiter)) as Waiter;
       this.take(next);
       next.start();
     }
+    if (this.running === 0) this.idleSince = this.now();
     this.observe();
+  }
+
+  /**
+   * Hold times measured under load (other traffic on the same cores) say little about the next
+   * burst once the load has gone: after a second with nothing to do, the idle hash time counts again.
+   */
+  private forgetLoadWhenIdle(): void {
+    if (this.running > 0 || this.queue.size > 0 || this.idleSince === null) return;
+    if (this.now() - this.idleSince >= IDLE_RESET_MS) this.hashMs = this.idleHashMs;
+    this.idleSince = null;
   }
 
   /**
@@ -201,6 +222,7 @@ export class HashGate {
   }
 
   private take(source: HashSource): void {
+    this.idleSince = null;
     this.running++;
     this.count(source, 1);
   }
@@ -214,9 +236,13 @@ export class HashGate {
     }
   }
 
-  private recordHashTime(elapsedMs: number): void {
+  private recordHashTime(elapsedMs: number, alone: boolean): void {
     const sample = Math.max(1, elapsedMs);
-    this.hashMs = this.measured ? this.hashMs + HASH_TIME_WEIGHT * (sample - this.hashMs) : sample;
+    const first = !this.measured;
     this.measured = true;
+    this.hashMs = first ? sample : this.hashMs + HASH_TIME_WEIGHT * (sample - this.hashMs);
+    // A job much quicker than a hash did not hash (a 429 or 409 decided before it): not an idle hash.
+    if (first) this.idleHashMs = sample;
+    else if (alone && sample >= this.idleHashMs / 2) this.idleHashMs += HASH_TIME_WEIGHT * (sample - this.idleHashMs);
   }
 }

@@ -107,6 +107,23 @@ describe("HashGate: bursts are queued and served", () => {
     expect(h.gate.status.hashSeconds).toBeCloseTo(0.045);
   });
 
+  test("hash times measured under load are forgotten after a second of idleness: the next burst is sized by the idle hash time", async () => {
+    const h = harness(); // 100 ms per hash when alone
+    h.submit("warm-up");
+    await h.settle();
+    await h.hash(100);
+    for (let index = 0; index < 12; index++) h.submit(`10.6.0.${index}`);
+    await h.settle();
+    while (h.gate.load.waiting > 0) await h.hash(300); // other traffic on the core: 300 ms each
+    expect(h.gate.status.limit).toBeLessThan(15);
+    await h.hash(100); // the traffic has gone: the last one, alone, takes what a hash takes
+    h.advance(1_000);
+    const burst = Array.from({ length: 31 }, (_, index) => h.submit(`10.7.0.${index}`));
+    await h.settle();
+    expect(burst.filter(busy)).toEqual([]);
+    expect(h.gate.status.limit).toBe(30);
+  });
+
   test("a failing job frees its slot", async () => {
     const gate = new HashGate({ concurrency: 1, queueTimeoutMs: 1000, overloadWaitMs: 100, initialHashMs: 10 });
     await expect(gate.run({ client: "a" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
