@@ -170,7 +170,12 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
     return ms;
   };
   const queueTimeoutMs = duration("PASSWORD_HASH_QUEUE_TIMEOUT", "3s", 30_000, "30s");
-  const overloadWaitMs = duration("PASSWORD_HASH_OVERLOAD_WAIT", "200ms", queueTimeoutMs, "PASSWORD_HASH_QUEUE_TIMEOUT");
+  const overloadWaitMs = duration(
+    "PASSWORD_HASH_OVERLOAD_WAIT",
+    "200ms",
+    queueTimeoutMs,
+    `PASSWORD_HASH_QUEUE_TIMEOUT (${queueTimeoutMs}ms)`,
+  );
   return {
     memoryKib: integer("PASSWORD_HASH_MEMORY_KIB", OWASP_MINIMUM.memoryKib, OWASP_MINIMUM.memoryKib, 4_194_304, owasp),
     timeCost: integer("PASSWORD_HASH_TIME_COST", OWASP_MINIMUM.timeCost, OWASP_MINIMUM.timeCost, 100, owasp),
