@@ -79,6 +79,7 @@ export function overloadTargets(name: string, runs: OverloadRun[]): Target[] {
   );
   const flood = runs.map((run) => run.flood);
   const stream = (run: OverloadRun["flood"], name: string) => run.answers.filter((answer) => answer.stream === name);
+  const busyAnswers = (run: OverloadRun["flood"]) => stream(run, "flood").filter((answer) => answer.status === 503);
   targets.push(
     {
       name: `flood (${FLOOD_LOAD} × hash rate from one address): other addresses' logins that succeed, on ${name}`,
@@ -107,18 +108,12 @@ export function overloadTargets(name: string, runs: OverloadRun[]): Target[] {
     },
     {
       name: `flood: the flood's 503 answers p95, on ${name}`,
-      measured: median(
-        flood.map((run) =>
-          percentile(
-            stream(run, "flood").filter((answer) => answer.status === 503),
-            0.95,
-          ),
-        ),
-      ),
+      // A run without any 503 (a host fast enough for the flood) had nothing slow.
+      measured: median(flood.map((run) => percentile(busyAnswers(run), 0.95) || 0)),
       unit: "ms",
       atLeast: false,
       threshold: 50,
-      thresholdNote: "50 ms (they come fast)",
+      thresholdNote: `50 ms (they come fast; 503s: ${flood.map((run) => fmtCount(busyAnswers(run).length)).join(", ")})`,
     },
     {
       name: `flood: peak RSS, on ${name}`,
