@@ -40,6 +40,8 @@ export interface HashGateOptions {
 
 /** The queue is "standing" while its backlog stays above this fraction of the queue timeout. */
 const STANDING_FRACTION = 1 / 3;
+/** The last places of a nearly full queue are kept for the sources that are not filling it. */
+const RESERVED_SHARE = 0.1;
 /** One client address or account runs at most this share of the slots while others wait. */
 const SLOT_SHARE = 0.25;
 /** Weight of the newest measured hash in the running estimate. */
@@ -60,10 +62,12 @@ const IDLE_RESET_MS = 1_000;
  * a third of the timeout for longer than the whole timeout and overflowed or did not drain, arrivals
  * have exceeded the hash rate for longer than any burst that fits. The queue is then held to
  * `overloadWaitMs` of waiting, until a whole timeout passes in which it turns nobody away, and the
- * excess is answered at once with an honest Retry-After. When the queue is full, a request from a
- * source with fewer requests waiting pushes out the newest request of the heaviest client address or
- * account (longest-queue drop), so a flood from one source cannot make others fail; and while others
- * wait, no source gets more than a quarter of the slots.
+ * excess is answered at once with an honest Retry-After. These limits hold the heaviest source (the
+ * client address or account with the most waiting), and the last tenth of the queue is kept for
+ * the others; a lighter source is let in and served round-robin, and only a queue at its full
+ * length makes the heaviest give up its newest place (longest-queue drop). So a flood from one
+ * source cannot make others fail; and while others wait, no source gets more than a quarter of
+ * the slots.
  */
 export class HashGate {
   private readonly queue = new FairQueue();
@@ -125,8 +129,8 @@ export class HashGate {
   }
 
   /** How many requests may wait: what the slots hash within the allowed wait, by the measured hash time. */
-  private limit(): number {
-    const waitMs = this.overloaded ? this.options.overloadWaitMs : this.options.queueTimeoutMs;
+  private limit(overloaded = this.overloaded): number {
+    const waitMs = overloaded ? this.options.overloadWaitMs : this.options.queueTimeoutMs;
     const fits = Math.floor((waitMs * this.options.concurrency) / this.hashMs);
     return Math.min(MAX_WAITING, Math.max(this.options.concurrency, fits));
   }
@@ -138,16 +142,26 @@ export class HashGate {
       this.take(source);
       return Promise.resolve();
     }
-    if (this.queue.size >= this.limit()) {
+    const limit = this.limit();
+    const size = this.queue.size;
+    if (size >= limit - Math.floor(limit * RESERVED_SHARE)) {
       const heaviest = this.queue.heaviest();
-      const mine = this.queue.waitingOf(source.client, source.account);
-      if (this.standing) this.standing.overflowed = true;
-      if (!heaviest || Math.max(mine.client, mine.account) + 1 >= heaviest.count) {
-        return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
+      const waiting = this.queue.waitingOf(source.client, source.account);
+      const mine = Math.max(waiting.client, waiting.account);
+      if (!heaviest || mine + 1 >= heaviest.count) {
+        // The heaviest source (or one of equals) is held to the limit, and to its last tenth once it
+        // already waits: those places are kept for others.
+        if (mine > 0 || size >= limit) {
+          if (this.standing) this.standing.overflowed = true;
+          return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
+        }
+      } else if (size >= this.limit(false)) {
+        // A lighter source is served round-robin, so it waits little however long the queue: only
+        // a queue at its full length (memory) makes the heaviest give up its newest place.
+        if (this.standing) this.standing.overflowed = true;
+        this.queue.delete(heaviest.newest);
+        heaviest.newest.reject(this.busy("fair_share"));
       }
-      // Longest-queue drop: the heaviest source gives up its newest place (it has waited least).
-      this.queue.delete(heaviest.newest);
-      heaviest.newest.reject(this.busy("fair_share"));
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { client: source.client, account: source.account, start: resolve, reject };

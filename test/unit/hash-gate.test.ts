@@ -156,8 +156,14 @@ describe("HashGate: sustained overload is shed", () => {
     const turnedAway = requests.filter(busy).map((request) => request.outcome as HashGateBusyError);
     expect(turnedAway.length).toBe(h.rejected.length);
     expect(turnedAway.at(-1)?.retryAfterSeconds).toBe(1); // (2 waiting + 1 running) × 100 ms
-    expect(turnedAway.find((error) => error.reason === "queue_full")?.retryAfterSeconds).toBe(4); // 31 × 100 ms
+    // The first: 27 waiting (the last 3 places are kept for other sources) and 1 running, 100 ms each.
+    expect(turnedAway.find((error) => error.reason === "queue_full")?.retryAfterSeconds).toBe(3);
     expect(requests.filter((request) => request.outcome === undefined).length).toBeLessThanOrEqual(3);
+    // Another source is still let in (and served round-robin), without pushing anyone out.
+    const student = h.submit("student");
+    await h.settle();
+    expect(busy(student)).toBe(false);
+    expect(h.rejected).not.toContain("fair_share");
 
     // The flood stops: the queue empties; once it has turned nobody away for the timeout (3 s), the
     // next burst is queued in full again.
@@ -196,39 +202,46 @@ describe("HashGate: sustained overload is shed", () => {
 });
 
 describe("HashGate: one source cannot starve another", () => {
-  test("a flood from one client address is pushed out of a full queue by others, who are served next", async () => {
-    const h = harness();
+  test("a flood from one client address leaves the last places to others, is pushed out of a full queue by them, and they are served next", async () => {
+    const h = harness(); // 30 may wait; the last 3 places are kept for sources other than the flood
     const flood = Array.from({ length: 40 }, () => h.submit("flood"));
     await h.settle();
-    expect(flood.filter(busy).length).toBe(9); // 1 running, 30 waiting
-    const student = h.submit("student");
+    expect(flood.filter(busy).length).toBe(12); // 1 running, 27 waiting
+    expect(h.rejected.every((reason) => reason === "queue_full")).toBe(true);
+    const students = Array.from({ length: 4 }, (_, index) => h.submit(`student${index}`));
     await h.settle();
+    // Three take the kept places; the fourth finds the queue full and takes the flood's newest place.
+    expect(students.filter(busy)).toEqual([]);
     expect(h.rejected.at(-1)).toBe("fair_share");
-    expect(flood.filter(busy).length).toBe(10); // the flood's newest gave up its place
-    expect(busy(student)).toBe(false);
+    expect(flood.filter(busy).length).toBe(13);
     await h.hash();
     await h.hash();
-    expect(h.started.at(-1)).toBe("student"); // its turn came after at most one more of the flood's
+    expect(h.started.at(-1)).toBe("student0"); // its turn came after at most one more of the flood's
     await h.hash();
-    expect(student.outcome).toBe("served");
-    // The flood itself cannot push out its own requests.
-    const more = Array.from({ length: 4 }, () => h.submit("flood")); // 27 waiting: 3 fit
+    expect(students[0]?.outcome).toBe("served");
+    // The flood cannot push out its own requests, nor take the kept places.
+    const more = h.submit("flood");
     await h.settle();
-    expect(more.map(busy)).toEqual([false, false, false, true]);
+    expect(busy(more)).toBe(true);
     expect(h.rejected.at(-1)).toBe("queue_full");
+  });
+
+  test("a burst from many addresses, one request each, may use every place", async () => {
+    const h = harness();
+    const burst = Array.from({ length: 32 }, (_, index) => h.submit(`10.8.0.${index}`));
+    await h.settle();
+    expect(burst.map(busy).filter(Boolean)).toEqual([true]); // 1 running, all 30 places, 1 too many
   });
 
   test("one account flooded from many addresses cannot take the queue from other accounts", async () => {
     const h = harness();
     const attack = Array.from({ length: 31 }, (_, index) => h.submit(`10.4.0.${index}`, "victim@ualberta.ca"));
     await h.settle();
-    expect(attack.filter(busy)).toEqual([]); // fits: 1 running, 30 waiting
+    expect(attack.filter(busy).length).toBe(3); // 1 running, 27 waiting: the account is the heaviest source
     const student = h.submit("10.5.0.1", "student@ualberta.ca");
-    const another = h.submit("10.4.1.1", "victim@ualberta.ca");
     await h.settle();
     expect(busy(student)).toBe(false);
-    expect(busy(another)).toBe(true);
-    expect(h.rejected).toEqual(["fair_share", "queue_full"]);
+    expect(h.rejected).toEqual(["queue_full", "queue_full", "queue_full"]);
   });
 
   test("while others wait, one client address gets at most a quarter of the slots", async () => {
