@@ -4,7 +4,7 @@ import { combineSinks } from "./auth/events";
 import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
-import { argon2idHasher, type PasswordHasher } from "./auth/password-hasher";
+import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./auth/password-hasher";
 import { authRoutes } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
@@ -51,16 +51,23 @@ export function createApp(deps: AppDeps) {
   // The outbox reports to the metrics, and the pending-emails gauge asks the outbox when scraped.
   const metrics = createMetrics({
     pendingEmails: () => outbox.pendingCount(),
-    passwordHashLoad: () => hashGate.load,
+    passwordHashLoad: () => ({ ...hashGate.load, ...hashGate.status }),
     version: deps.version ?? VERSION,
     clock,
     database,
     logger,
     databaseMetrics: deps.databaseMetrics,
   });
+  const hashing = config.passwordHashing;
+  const hasher = deps.hasher ?? argon2idHasher(hashing);
   const hashGate = new HashGate({
-    concurrency: config.passwordHashing.concurrency,
-    queueTimeoutMs: config.passwordHashing.queueTimeoutMs,
+    concurrency: hashing.concurrency,
+    queueTimeoutMs: hashing.queueTimeoutMs,
+    overloadWaitMs: hashing.overloadWaitMs,
+    // A first guess (an OWASP-minimum hash takes 20–50 ms on a server core), replaced by the first measurement.
+    initialHashMs: (40 * hashing.memoryKib * hashing.timeCost) / (OWASP_MINIMUM.memoryKib * OWASP_MINIMUM.timeCost),
+    // Tests drive the gate with their manual clock; in production a monotonic one.
+    now: clock === systemClock ? undefined : () => clock.now().getTime(),
     onRejected: () => metrics.recordHashRejection(),
   });
   const outbox = new OutboxWorker({
@@ -81,7 +88,7 @@ export function createApp(deps: AppDeps) {
     database,
     clock,
     logger,
-    hasher: deps.hasher ?? argon2idHasher(config.passwordHashing),
+    hasher,
     hashGate,
     tokens: new AccessTokens(keys.signing),
     keys,
@@ -101,7 +108,9 @@ export function createApp(deps: AppDeps) {
     .use(metricsRoutes(metrics, config))
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
   metrics.expectRoutes(app.routes);
-  return { app, outbox, auth, limiter, metrics, inFlight, drain };
+  /** Times one hash as the gate's first estimate; the server calls it once, after start-up. */
+  const calibrateHashing = () => hashGate.calibrate(() => hasher.verify("calibration", hasher.unmatchableHash));
+  return { app, outbox, auth, limiter, metrics, inFlight, drain, hashGate, calibrateHashing };
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -18,7 +18,7 @@ import { type PublicUser, toPublicUser, type UserRow } from "./users";
 export class Accounts extends AuthRules {
   async register(context: RequestContext, body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
     try {
-      const user = await this.createAccount(body);
+      const user = await this.createAccount(context, body);
       this.emit(context, { event: "registration", outcome: "success", userId: user.id, email: user.email });
       return user;
     } catch (error) {
@@ -47,12 +47,12 @@ export class Accounts extends AuthRules {
     return byName ? new AuthError("USERNAME_TAKEN") : null;
   }
 
-  private async createAccount(body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
+  private async createAccount(context: RequestContext, body: Parameters<typeof parseRegistration>[0]): Promise<PublicUser> {
     const input = parseRegistration(body);
     if (!isAllowedDomain(emailDomain(input.email), this.deps.config.universityDomains)) {
       throw new AuthError("EMAIL_DOMAIN_NOT_ALLOWED", { fields: [{ field: "email", message: "must be a university email address" }] });
     }
-    const passwordHash = await this.withHashSlot(async () => {
+    const passwordHash = await this.withHashSlot(context, input.email, async () => {
       const conflict = await this.conflictFor(input.email, input.username);
       if (conflict) throw conflict;
       return this.deps.hasher.hash(input.password);

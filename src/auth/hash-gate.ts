@@ -1,78 +1,262 @@
+import { FairQueue, type Waiter } from "./fair-queue";
+
+export type BusyReason = "queue_full" | "overload" | "fair_share";
+
 export class HashGateBusyError extends Error {
-  constructor() {
+  constructor(
+    /** When the requests in line now will have been served: the honest Retry-After. */
+    readonly retryAfterSeconds: number,
+    readonly reason: BusyReason,
+  ) {
     super("password hashing is at capacity");
     this.name = "HashGateBusyError";
   }
 }
 
+/** Who a hash is for: the fairness keys. */
+export interface HashSource {
+  client: string;
+  /** The account the password belongs to (an email address, registered or not). */
+  account?: string;
+}
+
 export interface HashGateOptions {
   /** Password hashes computed at once (each holds its argon2id memory). */
   concurrency: number;
-  /** How long a request may wait for a free slot before it is turned away. */
+  /**
+   * A request is admitted while the hashing ahead of it would be done within this time, so a burst
+   * that the host works off within it is served in full. Also the interval of the overload detector.
+   */
   queueTimeoutMs: number;
-  /** Called when a request is turned away (for metrics). */
-  onRejected?: () => void;
+  /** Under sustained overload the queue is cut to this much waiting; the excess is turned away at once. */
+  overloadWaitMs: number;
+  /** What one hash is expected to hold its slot for until one has been measured. */
+  initialHashMs: number;
+  /** Milliseconds from any origin (tests pass a manual one). */
+  now?: () => number;
+  /** Called for every request turned away (for metrics). */
+  onRejected?: (reason: BusyReason) => void;
 }
 
-interface Waiter {
-  start: () => void;
-  timer: ReturnType<typeof setTimeout>;
-}
+/** The queue is "standing" while its backlog stays above this fraction of the queue timeout. */
+const STANDING_FRACTION = 1 / 3;
+/** The last places of a nearly full queue are kept for the sources that are not filling it. */
+const RESERVED_SHARE = 0.1;
+/** One client address or account runs at most this share of the slots while others wait. */
+const SLOT_SHARE = 0.25;
+/** Weight of the newest measured hash in the running estimate. */
+const HASH_TIME_WEIGHT = 0.2;
+/** Whatever the estimate says, memory stays bounded. */
+const MAX_WAITING = 5_000;
+const MAX_RETRY_AFTER_SECONDS = 60;
+/** Idle this long, the gate forgets hold times measured under load. */
+const IDLE_RESET_MS = 1_000;
 
 /**
- * Admission control for password hashing, the one deliberately slow thing the service does. At most
- * `concurrency` hashes run; the rest wait in line (first come, first served) for at most
- * `queueTimeoutMs`, then fail with HashGateBusyError. So a flood of logins keeps the CPU busy with
- * useful hashes, costs bounded memory, answers its excess within the timeout, and leaves the event
- * loop free for every other request.
+ * Admission control for password hashing, the one deliberately slow thing the service does.
+ *
+ * At most `concurrency` hashes run; the rest wait in a fair queue (round-robin per client address).
+ * The queue's length is derived from the measured hash time: it admits as much as the slots hash in
+ * `queueTimeoutMs`, so a burst is queued and served, never turned away. Sustained overload is told
+ * apart from a burst the way CoDel does it, by the queue *standing*: when the backlog has stayed above
+ * a third of the timeout for longer than the whole timeout and overflowed or did not drain, arrivals
+ * have exceeded the hash rate for longer than any burst that fits. The queue is then held to
+ * `overloadWaitMs` of waiting, until a whole timeout passes in which it turns nobody away, and the
+ * excess is answered at once with an honest Retry-After. These limits hold the heaviest source (the
+ * client address or account with the most waiting), and the last tenth of the queue is kept for
+ * the others; a lighter source is let in and served round-robin, and only a queue at its full
+ * length makes the heaviest give up its newest place (longest-queue drop). So a flood from one
+ * source cannot make others fail; and while others wait, no source gets more than a quarter of
+ * the slots.
  */
 export class HashGate {
+  private readonly queue = new FairQueue();
+  private readonly runningBy = new Map<string, number>();
   private running = 0;
-  private readonly waiting = new Set<Waiter>();
+  /** Moving average of how long jobs hold their slot: the drain rate under the current load. */
+  private hashMs: number;
+  /** The same, of hashes that ran alone (no other hash running or waiting): what an idle host does. */
+  private idleHashMs: number;
+  private measured = false;
+  /** Since when nothing has run or waited; null while busy. */
+  private idleSince: number | null = null;
+  /**
+   * Since when the backlog has stood above its threshold, the longest the queue has been since, and
+   * whether it overflowed (turned an arrival away, or made one give up its place) in that time.
+   */
+  private standing: { since: number; peak: number; overflowed: boolean } | null = null;
+  private overloaded = false;
+  /** When an arrival was last turned away or pushed out. */
+  private lastShedAt = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
+  private readonly slotShare: number;
 
-  constructor(private readonly options: HashGateOptions) {}
+  constructor(private readonly options: HashGateOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.hashMs = Math.max(1, options.initialHashMs);
+    this.idleHashMs = this.hashMs;
+    this.slotShare = Math.max(1, Math.ceil(options.concurrency * SLOT_SHARE));
+  }
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    await this.acquire();
+  async run<T>(source: HashSource, work: () => Promise<T>): Promise<T> {
+    await this.admit(source);
+    const started = this.now();
+    const aloneAtStart = this.running === 1 && this.queue.size === 0;
     try {
       return await work();
     } finally {
-      this.release();
+      this.finish(source, this.now() - started, aloneAtStart);
     }
+  }
+
+  /** Measures one hash (`sample`) as the starting estimate, unless real hashes have already been timed. */
+  async calibrate(sample: () => Promise<unknown>): Promise<void> {
+    if (this.measured) return;
+    const started = this.now();
+    await sample();
+    if (!this.measured) this.recordHashTime(this.now() - started, true);
   }
 
   /** Hashes running and waiting, for metrics. */
   get load(): { running: number; waiting: number } {
-    return { running: this.running, waiting: this.waiting.size };
+    return { running: this.running, waiting: this.queue.size };
   }
 
-  private acquire(): Promise<void> {
-    if (this.running < this.options.concurrency && this.waiting.size === 0) {
-      this.running++;
+  /** The admission state, for metrics and tests. */
+  get status(): { limit: number; overloaded: boolean; hashSeconds: number } {
+    this.observe();
+    return { limit: this.limit(), overloaded: this.overloaded, hashSeconds: this.hashMs / 1000 };
+  }
+
+  /** How many requests may wait: what the slots hash within the allowed wait, by the measured hash time. */
+  private limit(overloaded = this.overloaded): number {
+    const waitMs = overloaded ? this.options.overloadWaitMs : this.options.queueTimeoutMs;
+    const fits = Math.floor((waitMs * this.options.concurrency) / this.hashMs);
+    return Math.min(MAX_WAITING, Math.max(this.options.concurrency, fits));
+  }
+
+  private admit(source: HashSource): Promise<void> {
+    this.forgetLoadWhenIdle();
+    this.observe();
+    if (this.running < this.options.concurrency && this.queue.size === 0) {
+      this.take(source);
       return Promise.resolve();
     }
+    const limit = this.limit();
+    const size = this.queue.size;
+    if (size >= limit - Math.floor(limit * RESERVED_SHARE)) {
+      const heaviest = this.queue.heaviest();
+      const waiting = this.queue.waitingOf(source.client, source.account);
+      const mine = Math.max(waiting.client, waiting.account);
+      if (!heaviest || mine + 1 >= heaviest.count) {
+        // The heaviest source (or one of equals) is held to the limit, and to its last tenth once it
+        // already waits: those places are kept for others.
+        if (mine > 0 || size >= limit) {
+          if (this.standing) this.standing.overflowed = true;
+          return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
+        }
+      } else if (size >= this.limit(false)) {
+        // A lighter source is served round-robin, so it waits little however long the queue: only
+        // a queue at its full length (memory) makes the heaviest give up its newest place.
+        if (this.standing) this.standing.overflowed = true;
+        this.queue.delete(heaviest.newest);
+        heaviest.newest.reject(this.busy("fair_share"));
+      }
+    }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        start: resolve,
-        timer: setTimeout(() => {
-          this.waiting.delete(waiter);
-          this.options.onRejected?.();
-          reject(new HashGateBusyError());
-        }, this.options.queueTimeoutMs),
-      };
-      this.waiting.add(waiter);
+      const waiter: Waiter = { client: source.client, account: source.account, start: resolve, reject };
+      this.queue.push(waiter);
+      this.observe();
     });
   }
 
-  private release(): void {
-    const next = this.waiting.values().next().value;
-    if (!next) {
-      this.running--;
+  private finish(source: HashSource, elapsedMs: number, aloneAtStart: boolean): void {
+    this.recordHashTime(elapsedMs, aloneAtStart && this.running === 1 && this.queue.size === 0);
+    this.running--;
+    this.count(source, -1);
+    while (this.running < this.options.concurrency && this.queue.size > 0) {
+      const next = this.queue.shift((waiter) => this.holdsItsShare(waiter)) as Waiter;
+      this.take(next);
+      next.start();
+    }
+    if (this.running === 0) this.idleSince = this.now();
+    this.observe();
+  }
+
+  /**
+   * Hold times measured under load (other traffic on the same cores) say little about the next
+   * burst once the load has gone: after a second with nothing to do, the idle hash time counts again.
+   */
+  private forgetLoadWhenIdle(): void {
+    if (this.running > 0 || this.queue.size > 0 || this.idleSince === null) return;
+    if (this.now() - this.idleSince >= IDLE_RESET_MS) this.hashMs = this.idleHashMs;
+    this.idleSince = null;
+  }
+
+  /**
+   * CoDel's question, asked at every arrival and completion: has the queue been standing for a whole
+   * interval (the queue timeout) — its backlog above a third of the timeout all along — while
+   * arrivals kept exceeding the hash rate: it overflowed, or it has not drained (it is still within
+   * one round of the slots of its longest)? A burst that fits drains within the interval; a long
+   * queue that is draining (arrivals below the hash rate) starts a new interval instead. Overload
+   * ends once a whole interval has passed in which the short queue turned nobody away.
+   */
+  private observe(): void {
+    const now = this.now();
+    if (this.overloaded && now - this.lastShedAt >= this.options.queueTimeoutMs) this.overloaded = false;
+    const size = this.queue.size;
+    const backlogMs = (size * this.hashMs) / this.options.concurrency;
+    if (backlogMs <= this.options.queueTimeoutMs * STANDING_FRACTION) {
+      this.standing = null;
       return;
     }
-    // The slot passes straight to the longest waiter.
-    this.waiting.delete(next);
-    clearTimeout(next.timer);
-    next.start();
+    if (!this.standing) {
+      this.standing = { since: now, peak: size, overflowed: false };
+      return;
+    }
+    this.standing.peak = Math.max(this.standing.peak, size);
+    if (now - this.standing.since < this.options.queueTimeoutMs) return;
+    if (this.standing.overflowed || size + this.options.concurrency >= this.standing.peak) this.overloaded = true;
+    else this.standing = { since: now, peak: size, overflowed: false };
+  }
+
+  private busy(reason: BusyReason): HashGateBusyError {
+    this.lastShedAt = this.now();
+    this.options.onRejected?.(reason);
+    const drainMs = ((this.queue.size + this.running) * this.hashMs) / this.options.concurrency;
+    return new HashGateBusyError(Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(drainMs / 1000))), reason);
+  }
+
+  private holdsItsShare(waiter: Waiter): boolean {
+    const runs = (key: string) => this.runningBy.get(key) ?? 0;
+    return (
+      runs(`client:${waiter.client}`) >= this.slotShare ||
+      (waiter.account !== undefined && runs(`account:${waiter.account}`) >= this.slotShare)
+    );
+  }
+
+  private take(source: HashSource): void {
+    this.idleSince = null;
+    this.running++;
+    this.count(source, 1);
+  }
+
+  private count(source: HashSource, delta: number): void {
+    for (const key of [`client:${source.client}`, source.account === undefined ? undefined : `account:${source.account}`]) {
+      if (key === undefined) continue;
+      const value = (this.runningBy.get(key) ?? 0) + delta;
+      if (value > 0) this.runningBy.set(key, value);
+      else this.runningBy.delete(key);
+    }
+  }
+
+  private recordHashTime(elapsedMs: number, alone: boolean): void {
+    const sample = Math.max(1, elapsedMs);
+    const first = !this.measured;
+    this.measured = true;
+    this.hashMs = first ? sample : this.hashMs + HASH_TIME_WEIGHT * (sample - this.hashMs);
+    // A job much quicker than a hash did not hash (a 429 or 409 decided before it): not an idle hash.
+    if (first) this.idleHashMs = sample;
+    else if (alone && sample >= this.idleHashMs / 2) this.idleHashMs += HASH_TIME_WEIGHT * (sample - this.idleHashMs);
   }
 }

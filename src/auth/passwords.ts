@@ -40,7 +40,7 @@ export class Passwords extends AuthRules {
 
   async resetPassword(context: RequestContext, token: string, password: string): Promise<void> {
     try {
-      const user = await this.replacePasswordWithToken(token, password);
+      const user = await this.replacePasswordWithToken(context, token, password);
       this.emit(context, { event: "password_reset", outcome: "success", userId: user.id, email: user.email });
     } catch (error) {
       if (error instanceof AuthError) this.emit(context, { event: "password_reset", outcome: "failure", reason: error.code.toLowerCase() });
@@ -48,14 +48,14 @@ export class Passwords extends AuthRules {
     }
   }
 
-  private async replacePasswordWithToken(token: string, password: string): Promise<UserRow> {
+  private async replacePasswordWithToken(context: RequestContext, token: string, password: string): Promise<UserRow> {
     const { database, clock } = this.deps;
     const userId = await peekEmailToken(database, token, "reset_password", clock.now());
     const user = userId && (await this.findUserById(userId));
     if (!user) throw new AuthError("INVALID_TOKEN");
     // The password is checked (and hashed, slowly) before the token is used: a refused password keeps it usable.
     const normalized = acceptablePassword("password", password, user);
-    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(normalized));
+    const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(normalized));
     const now = clock.now();
     const { users } = this.tables;
     await database.transaction(async (tx) => {
@@ -107,7 +107,7 @@ export class Passwords extends AuthRules {
     const user = await this.findUserById(authenticated.id);
     if (!user || user.tokenVersion !== authenticated.tokenVersion) throw fail(new AuthError("UNAUTHORIZED"));
     const accountKey = accountLoginKey(user.email);
-    const check = await this.withHashSlot(async () => {
+    const check = await this.withHashSlot(context, user.email, async () => {
       await this.enforceLimit(context, accountKey, "login_account", "password_change", user.email);
       return this.checkPassword(currentPassword, user.passwordHash);
     });
@@ -119,7 +119,7 @@ export class Passwords extends AuthRules {
     } catch (error) {
       throw error instanceof AuthError ? fail(error) : error;
     }
-    const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(normalized));
+    const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(normalized));
     const { database, clock } = this.deps;
     const { users } = this.tables;
     const updated = await database.transaction(async (tx) => {

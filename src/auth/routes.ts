@@ -107,7 +107,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           operationId: "register",
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email (the link's token is valid for 24 hours). An address is taken only by a verified account: registering an address whose account is still unverified replaces that account (its password, username and links stop working). Every invalid field is reported at once in `details`. Registration attempts are limited per client address (429 RATE_LIMITED).",
+            "Creates an unverified account and sends a verification email (the link's token is valid for 24 hours). An address is taken only by a verified account: registering an address whose account is still unverified replaces that account (its password, username and links stop working). Every invalid field is reported at once in `details`. Registration attempts are limited per client address (429 RATE_LIMITED). 503 SERVICE_BUSY with Retry-After only under sustained overload of password hashing: bursts are queued and served.",
         },
       },
     )
@@ -160,7 +160,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         operationId: "login",
         summary: "Log in and get a JWT",
         description:
-          "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY: password checking is at capacity; the attempt was not counted, retry after Retry-After seconds.",
+          "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY with Retry-After only under sustained overload of password checking, or for a client flooding it (bursts are queued and served); the attempt was not counted: retry after Retry-After seconds.",
       },
     })
     .get(
@@ -236,7 +236,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           operationId: "resetPassword",
           summary: "Set a new password with the token from the reset email",
           description:
-            "Every JWT issued before is rejected afterwards, and the user's other reset links stop working. 400 INVALID_TOKEN: unknown, older than 1 hour, or used. On 503 the token stays usable.",
+            "Every JWT issued before is rejected afterwards, and the user's other reset links stop working. 400 INVALID_TOKEN: unknown, older than 1 hour, or used. 503 SERVICE_BUSY (sustained overload only): the token stays usable.",
         },
       },
     )
@@ -263,7 +263,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           summary: "Change the password (logged in)",
           security: bearer,
           description:
-            "Returns a new JWT; every other JWT of the user and every outstanding reset link is rejected from then on. A wrong currentPassword (400 INVALID_CURRENT_PASSWORD) counts as a failed login of the account: past the limit, 429 RATE_LIMITED with Retry-After.",
+            "Returns a new JWT; every other JWT of the user and every outstanding reset link is rejected from then on. A wrong currentPassword (400 INVALID_CURRENT_PASSWORD) counts as a failed login of the account: past the limit, 429 RATE_LIMITED with Retry-After. 503 SERVICE_BUSY with Retry-After under sustained overload, or when this client floods password checks.",
         },
       },
     );

@@ -50,12 +50,13 @@ export class AuthRules {
   }
 
   /**
-   * Runs `work` in a password-hashing slot; at capacity (see HashGate) it becomes SERVICE_BUSY. Work that
-   * only leads up to a hash runs inside the slot too, so a turned-away request has cost nothing but its wait.
+   * Runs `work` in a password-hashing slot, queued fairly by client address and account; under sustained
+   * overload (see HashGate) it becomes SERVICE_BUSY with the queue's Retry-After. Work that only leads up
+   * to a hash runs inside the slot too, so a turned-away request has cost nothing but its wait.
    */
-  protected withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-    return this.deps.hashGate.run(work).catch((error) => {
-      throw error instanceof HashGateBusyError ? new AuthError("SERVICE_BUSY", { retryAfterSeconds: 1 }) : error;
+  protected withHashSlot<T>(context: RequestContext, account: string, work: () => Promise<T>): Promise<T> {
+    return this.deps.hashGate.run({ client: context.clientAddress, account }, work).catch((error) => {
+      throw error instanceof HashGateBusyError ? new AuthError("SERVICE_BUSY", { retryAfterSeconds: error.retryAfterSeconds }) : error;
     });
   }
 

@@ -29,7 +29,7 @@ export class Sessions extends AuthRules {
     const email = normalizeEmail(rawEmail);
     const clientKey = `login:client:${context.clientAddress}`;
     const accountKey = accountLoginKey(email);
-    const { user, check } = await this.withHashSlot(async () => {
+    const { user, check } = await this.withHashSlot(context, email, async () => {
       await this.enforceLimit(context, clientKey, "login_client", "login", email);
       await this.enforceLimit(context, accountKey, "login_account", "login", email);
       const user = await this.findUserByEmail(email);
@@ -46,7 +46,8 @@ export class Sessions extends AuthRules {
     }
     await this.deps.limiter.reset(accountKey);
     await this.deps.limiter.undo(clientKey);
-    if (check.legacy || this.deps.hasher.needsRehash(user.passwordHash)) await this.upgradePasswordHash(user, normalizePassword(password));
+    if (check.legacy || this.deps.hasher.needsRehash(user.passwordHash))
+      await this.upgradePasswordHash(context, user, normalizePassword(password));
     if (!user.emailVerifiedAt) {
       this.emit(context, { event: "login", outcome: "failure", reason: "unverified", userId: user.id, email });
       throw new AuthError("EMAIL_NOT_VERIFIED");
@@ -59,10 +60,10 @@ export class Sessions extends AuthRules {
    * Re-hashes a password made with other argon2id parameters than the configured ones (or before NFKC),
    * at the only moment the password is known. Best effort: when it cannot happen now, the next login tries again.
    */
-  private async upgradePasswordHash(user: UserRow, password: string): Promise<void> {
+  private async upgradePasswordHash(context: RequestContext, user: UserRow, password: string): Promise<void> {
     const { users } = this.tables;
     try {
-      const passwordHash = await this.withHashSlot(() => this.deps.hasher.hash(password));
+      const passwordHash = await this.withHashSlot(context, user.email, () => this.deps.hasher.hash(password));
       // Only if the hash is still the one just checked: a concurrent password change wins.
       await this.deps.database.statement((db) =>
         db

@@ -154,7 +154,7 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
-  const { app, outbox, inFlight, drain } = createApp({ config, database, logger, errorReporter, databaseMetrics });
+  const { app, outbox, inFlight, drain, calibrateHashing } = createApp({ config, database, logger, errorReporter, databaseMetrics });
   if (!listen(app, config, logger)) {
     await database.close();
     await errorReporter.close();
@@ -164,6 +164,7 @@ export async function serveCommand(config: Config): Promise<number> {
   // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
   // out a second later, and new ones wake the outbox at once.
   outbox.start(STARTUP_QUIET_MS);
+  setTimeout(() => calibrateHashing().catch((err) => logger.warn({ err }, "password hash calibration failed")), STARTUP_QUIET_MS).unref();
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
   const firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
   const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);

@@ -53,8 +53,14 @@ export interface PasswordHashing {
   timeCost: number;
   /** Hashes computed at once; more wait in line. */
   concurrency: number;
-  /** The longest a request waits in that line before it gets 503 SERVICE_BUSY. */
+  /**
+   * The longest wait the queue admits (requests ahead × measured hash time ÷ concurrency): a burst the
+   * host works off within it is served in full. Also how long the queue must stand before it counts
+   * as sustained overload.
+   */
   queueTimeoutMs: number;
+  /** Under sustained overload the queue is held to this much waiting; the excess gets 503 at once. */
+  overloadWaitMs: number;
 }
 
 /** A limit of `max` events per `windowSeconds`. */
@@ -168,16 +174,26 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
     return Number(value);
   };
   const owasp = " (the OWASP minimum is m=19456 KiB, t=2)";
-  const timeout = get("PASSWORD_HASH_QUEUE_TIMEOUT") ?? "150ms";
-  const queueTimeoutMs = parseDurationMilliseconds(timeout);
-  if (queueTimeoutMs === null || queueTimeoutMs > 30_000) {
-    throw new ConfigError("PASSWORD_HASH_QUEUE_TIMEOUT", `must be a duration such as 200ms or 1s, at most 30s (got "${timeout}")`);
-  }
+  const duration = (variable: string, fallback: string, maxMs: number, max: string) => {
+    const value = get(variable) ?? fallback;
+    const ms = parseDurationMilliseconds(value);
+    if (ms === null || ms > maxMs)
+      throw new ConfigError(variable, `must be a duration such as 200ms or 3s, at most ${max} (got "${value}")`);
+    return ms;
+  };
+  const queueTimeoutMs = duration("PASSWORD_HASH_QUEUE_TIMEOUT", "3s", 30_000, "30s");
+  const overloadWaitMs = duration(
+    "PASSWORD_HASH_OVERLOAD_WAIT",
+    "200ms",
+    queueTimeoutMs,
+    `PASSWORD_HASH_QUEUE_TIMEOUT (${queueTimeoutMs}ms)`,
+  );
   return {
     memoryKib: integer("PASSWORD_HASH_MEMORY_KIB", OWASP_MINIMUM.memoryKib, OWASP_MINIMUM.memoryKib, 4_194_304, owasp),
     timeCost: integer("PASSWORD_HASH_TIME_COST", OWASP_MINIMUM.timeCost, OWASP_MINIMUM.timeCost, 100, owasp),
     concurrency: integer("PASSWORD_HASH_CONCURRENCY", availableParallelism(), 1, 1024, ""),
     queueTimeoutMs,
+    overloadWaitMs,
   };
 }
 

@@ -54,7 +54,8 @@ export const ERROR_CODE_DOCS: Record<ErrorCode, CodeDoc> = {
     message: "Too many attempts. Please wait before trying again.",
   },
   SERVICE_BUSY: {
-    meaning: "password checking is at capacity; nothing was done (not counted as an attempt), retry after Retry-After seconds",
+    meaning:
+      "password hashing is under sustained overload, or this client is flooding it (bursts are queued and served, not refused); nothing was done (not counted as an attempt), retry after Retry-After seconds",
     message: "The service is busy. Please try again in a moment.",
   },
   SERVICE_UNAVAILABLE: {

@@ -28,7 +28,7 @@ const every = <A extends string, B extends string>(name: A, values: string[], ot
 
 export interface MetricsOptions {
   pendingEmails: () => Promise<number>;
-  passwordHashLoad: () => { running: number; waiting: number };
+  passwordHashLoad: () => { running: number; waiting: number; limit: number; overloaded: boolean; hashSeconds: number };
   /** The release, as `classmatefinder_build_info{version}`: what canary and stable are told apart by. */
   version: string;
   clock: Clock;
@@ -80,7 +80,7 @@ export function createMetrics(options: MetricsOptions) {
   );
   const hashRejections = new Counter(
     "password_hash_rejections_total",
-    "Requests answered 503 SERVICE_BUSY because password hashing was at capacity",
+    "Requests answered 503 SERVICE_BUSY because password hashing was overloaded",
   );
   const emailDelivery = new Histogram(
     "email_delivery_seconds",
@@ -123,6 +123,18 @@ export function createMetrics(options: MetricsOptions) {
     ...(options.databaseMetrics?.metrics ?? []),
     ...(options.database && options.logger ? databaseStats(options.database, options.clock, options.logger) : []),
     ...processMetrics(),
+    scraped(
+      "password_hash_queue_limit",
+      "Requests that may wait for a hashing slot now (measured hash rate × allowed wait)",
+      "gauge",
+      () => [{ labels: {}, value: options.passwordHashLoad().limit }],
+    ),
+    scraped("password_hash_overloaded", "1 while sustained overload is being shed (the queue has been standing), else 0", "gauge", () => [
+      { labels: {}, value: options.passwordHashLoad().overloaded ? 1 : 0 },
+    ]),
+    scraped("password_hash_duration_estimate_seconds", "Measured time one password hash holds its slot (moving average)", "gauge", () => [
+      { labels: {}, value: options.passwordHashLoad().hashSeconds },
+    ]),
   ];
 
   let registry: Promise<Registry> | undefined;

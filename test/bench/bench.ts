@@ -14,14 +14,16 @@
  *     `migrate`, `serve` in production mode (request logs written to a file, rate limits raised),
  *     20 verified accounts, then the scenarios with wrk -t1 -c50 (test/bench/lua/*.lua): /health,
  *     /api/auth/me, login, a mixed workload, registration, and a login flood with /health measured
- *     beside it;
+ *     beside it; then the overload scenarios of test/bench/overload.ts (lecture-hall burst, campus
+ *     peak, flood from one address; open-loop, client addresses in X-Forwarded-For), each against the
+ *     isolated hash rate measured right before it;
  *  6. the floor: a bare Bun.serve (test/bench/floor.ts) answering JSON, SELECT 1 on PostgreSQL and on
  *     SQLite, pinned and loaded the same way, so the service is reported as a ratio of it;
  *  7. repeats 5–6 BENCH_RUNS times (medians, min–max), prints markdown and writes it into BENCHMARKS.md
  *     between <!-- bench:start --> and <!-- bench:end -->.
  *
  * Rerun: `bun run bench`. Settings (environment): BENCH_RUNS (3), BENCH_DURATION (10s, per scenario),
- * BENCH_DATABASES ("sqlite,postgres"), BENCH_SKIP_BUILD=1, BENCH_KEEP_TEMP=1 (keep the
+ * BENCH_DATABASES ("sqlite,postgres"), BENCH_OVERLOAD_DURATION (30s, campus peak and flood each), BENCH_SKIP_BUILD=1, BENCH_KEEP_TEMP=1 (keep the
  * service logs and SQLite files in the temporary directory), BENCH_POSTGRES_URL
  * (postgres://root@127.0.0.1:5432/test, where the bench database is created), PASSWORD_HASH_* (passed
  * to the service). Quick check: BENCH_RUNS=1 BENCH_DURATION=3s bun run bench. Needs wrk (installed
@@ -64,6 +66,7 @@ import {
   type ServiceResults,
 } from "./lib/report";
 import { runWrk, WRK_CONNECTIONS, WRK_THREADS, wrkCommand } from "./lib/wrk";
+import { type OverloadRun, runOverloadScenarios } from "./overload";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUILT_BINARY = join(ROOT, "dist/classmatefinder-backend");
@@ -82,6 +85,8 @@ const UNLIMITED = "100000000/1m";
 interface Settings {
   runs: number;
   duration: string;
+  /** campus peak and flood, each, in ms */
+  overloadDurationMs: number;
   databases: DatabaseKind[];
   skipBuild: boolean;
   keepTemp: boolean;
@@ -93,6 +98,8 @@ function readSettings(env = process.env): Settings {
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a positive integer, got "${env.BENCH_RUNS}"`);
   const duration = env.BENCH_DURATION ?? "10s";
   if (!/^\d+[smh]?$/.test(duration)) throw new Error(`BENCH_DURATION must look like 10s, got "${duration}"`);
+  const overload = env.BENCH_OVERLOAD_DURATION ?? "30s";
+  if (!/^\d+s?$/.test(overload)) throw new Error(`BENCH_OVERLOAD_DURATION must look like 30s, got "${overload}"`);
   const databases = (env.BENCH_DATABASES ?? "sqlite,postgres").split(",").map((name) => name.trim());
   for (const name of databases) {
     if (name !== "sqlite" && name !== "postgres") throw new Error(`BENCH_DATABASES: unknown database "${name}"`);
@@ -100,6 +107,7 @@ function readSettings(env = process.env): Settings {
   return {
     runs,
     duration,
+    overloadDurationMs: Number.parseInt(overload, 10) * 1000,
     databases: databases as DatabaseKind[],
     skipBuild: env.BENCH_SKIP_BUILD === "1",
     keepTemp: env.BENCH_KEEP_TEMP === "1",
@@ -162,6 +170,8 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     RATE_LIMIT_LOGIN_CLIENT: UNLIMITED,
     RATE_LIMIT_REGISTER_CLIENT: UNLIMITED,
     RATE_LIMIT_EMAIL_REQUESTS_CLIENT: UNLIMITED,
+    // The overload scenarios give each request its client address in X-Forwarded-For.
+    TRUST_PROXY: "true",
     ...Object.fromEntries(passwordHash),
   };
 }
@@ -204,6 +214,12 @@ async function postJson(url: string, body: unknown, expected: number): Promise<R
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** Marks every unverified account verified, as its link would (the link exists only as a hash). */
+async function verifyPending(url: string): Promise<void> {
+  if (url.startsWith("postgres")) await psql(url, "UPDATE users SET email_verified_at = now() WHERE email_verified_at IS NULL");
+  else await sqlOn(url, "UPDATE users SET email_verified_at = ? WHERE email_verified_at IS NULL", [Date.now()]);
+}
+
 /** Registers the accounts over HTTP, verifies them in the database (the link exists only as a hash), logs them in. */
 async function seedAccounts(baseUrl: string, url: string): Promise<string[]> {
   const accounts = Array.from({ length: SEED_ACCOUNTS }, (_, index) => `bench${index + 1}`);
@@ -214,8 +230,7 @@ async function seedAccounts(baseUrl: string, url: string): Promise<string[]> {
       201,
     );
   }
-  if (url.startsWith("postgres")) await psql(url, "UPDATE users SET email_verified_at = now() WHERE email_verified_at IS NULL");
-  else await sqlOn(url, "UPDATE users SET email_verified_at = ? WHERE email_verified_at IS NULL", [Date.now()]);
+  await verifyPending(url);
   const tokens: string[] = [];
   for (const name of accounts) {
     const body = await postJson(`${baseUrl}/api/auth/login`, { email: `${name}@mit.edu`, password: PASSWORD }, 200);
@@ -505,21 +520,40 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
   const servers = [floor, ...services.map((service) => service.server)];
   const floorSamples: Samples = {};
   const serviceSamples = new Map(
-    services.map((service) => [service, { samples: {} as Samples, peaks: [] as number[], hashRates: [] as number[] }]),
+    services.map((service) => [
+      service,
+      { samples: {} as Samples, peaks: [] as number[], hashRates: [] as number[], overload: [] as OverloadRun[] },
+    ]),
   );
   const measureHashRate = async () =>
     (await hashRate("adjacent", settings.hash.memoryCostKiB, settings.hash.timeCost, ADJACENT_HASH_RATE_SECONDS)).perSecond;
   for (let runIndex = 1; runIndex <= settings.runs; runIndex += 1) {
     progress(`run ${runIndex} of ${settings.runs}`);
     await runFloor(floor, withPostgres, settings.duration, floorSamples, servers);
-    for (const [service, { samples, peaks, hashRates }] of serviceSamples) {
+    for (const [service, { samples, peaks, hashRates, overload }] of serviceSamples) {
       await runServiceScenarios(service, settings.duration, samples, peaks, servers, { measure: measureHashRate, rates: hashRates });
+      overload.push(
+        await runOverloadScenarios({
+          baseUrl: service.server.baseUrl,
+          pid: service.server.pid,
+          database: service.database,
+          seededAccounts: SEED_ACCOUNTS,
+          password: PASSWORD,
+          measureHashRate: async () => {
+            progress(`${service.database}: isolated hash rate`);
+            return measureHashRate();
+          },
+          verifyPending: () => verifyPending(service.url),
+          settle: () => settle(servers),
+          durationMs: settings.overloadDurationMs,
+        }),
+      );
     }
   }
 
   const results: ServiceResults[] = [];
   await settle(servers); // let abandoned requests finish: stopping must not fail them
-  for (const [service, { samples, peaks, hashRates }] of serviceSamples) {
+  for (const [service, { samples, peaks, hashRates, overload }] of serviceSamples) {
     await stopServer(service.server);
     const log: LogSummary = await summarizeLog(service.server.stdoutPath, service.server.stderrPath);
     results.push({
@@ -530,6 +564,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
       adjacentHashRates: hashRates,
       storedHashParameters: service.storedHashParameters,
       log,
+      overload,
     });
   }
   return { context: await context(settings, pinnedPostgres), floor: floorSamples, services: results, hashRates, binary };

@@ -1,21 +1,35 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { argon2idHasher, argon2idParams, type PasswordHasher } from "../../src/auth/password-hasher";
-import { createTestApp, PASSWORD, TEST_HASHER } from "../support/app";
+import type { ManualClock } from "../../src/clock";
+import { createTestApp, PASSWORD, TEST_HASHER, type TestApp } from "../support/app";
 
-/** The test hasher, except that while `held` is set every verification waits until `release()`. */
-function holdableHasher() {
+/**
+ * The test hasher, on the app's manual clock: every hash or check "takes" 100 ms of that clock, and
+ * while `hold()` is in force each one waits until `release()`. So the gate measures 100 ms per hash,
+ * and the test decides when hashes finish and how much time passes.
+ */
+function controllableHasher() {
+  let clock: ManualClock | undefined;
   let gate: Promise<void> | null = null;
   let open = () => {};
-  const hasher: PasswordHasher = {
-    ...TEST_HASHER,
-    verify: async (password, hash) => {
+  /** The passwords hashed or checked, in the order their hashes started. */
+  const started: string[] = [];
+  const slow =
+    <A extends [string, ...string[]], R>(work: (...args: A) => Promise<R>) =>
+    async (...args: A) => {
       if (gate) await gate;
-      return TEST_HASHER.verify(password, hash);
-    },
-  };
+      started.push(args[0]);
+      clock?.advance(100);
+      return work(...args);
+    };
+  const hasher: PasswordHasher = { ...TEST_HASHER, hash: slow(TEST_HASHER.hash), verify: slow(TEST_HASHER.verify) };
   return {
     hasher,
+    started,
+    useClock(manual: ManualClock) {
+      clock = manual;
+    },
     hold() {
       gate = new Promise((resolve) => {
         open = resolve;
@@ -28,68 +42,135 @@ function holdableHasher() {
   };
 }
 
-describe("a login flood (password hashing at capacity)", () => {
-  test("the excess gets 503 SERVICE_BUSY with Retry-After quickly, is not counted as attempts, and the rest of the API answers", async () => {
-    const slow = holdableHasher();
+/** Until the gate holds `count` requests (running and waiting): they have all arrived. */
+async function untilInGate(app: TestApp, count: number) {
+  while (app.hashGate.load.running + app.hashGate.load.waiting < count) await Bun.sleep(1);
+}
+
+const from = (address: string) => ({ "x-forwarded-for": address });
+
+describe("a burst of students is queued and served", () => {
+  test("20 registrations from 20 addresses at once, then 20 logins at once: every one gets its real answer, none 503", async () => {
+    const slow = controllableHasher();
     const app = await createTestApp({
       hasher: slow.hasher,
-      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "50ms", RATE_LIMIT_LOGIN_ACCOUNT: "3/15m" },
+      // One slot and the default queue timeout (3 s of hashing: 30 requests at 100 ms).
+      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "", TRUST_PROXY: "true" },
     });
-    const holder = await app.registerUser();
-    const { email } = await app.registerUser();
-    const token = await app.login(email);
+    slow.useClock(app.clock);
+    const students = Array.from({ length: 20 }, (_, index) => ({
+      email: `burst${index}@ualberta.ca`,
+      username: `burst_${index}`,
+      address: `10.20.0.${index}`,
+    }));
 
     slow.hold();
-    const first = app.call("POST", "/api/auth/login", { body: { email: holder.email, password: PASSWORD } });
-    const flood = await Promise.all(
-      [1, 2, 3].map(() => app.call("POST", "/api/auth/login", { body: { email, password: "WrongPass123" } })),
+    const registrations = students.map(({ email, username, address }) =>
+      app.call("POST", "/api/auth/register", { body: { email, username, password: PASSWORD, firstName: "A" }, headers: from(address) }),
     );
-    for (const res of flood) {
-      expect(res.status).toBe(503);
-      expect(res.headers.get("retry-after")).toBe("1");
-      expect(res.json.error.code).toBe("SERVICE_BUSY");
+    await untilInGate(app, 20);
+    slow.release();
+    expect((await Promise.all(registrations)).map((res) => res.status)).toEqual(students.map(() => 201));
+
+    while ((await app.outbox.deliverDue()) > 0) {} // a batch at a time
+    for (const { email } of students) {
+      expect((await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email) } })).status).toBe(200);
     }
-    // Everything that needs no password hash is unaffected while the hashing slot is taken.
+    slow.hold();
+    const logins = students.map(({ email, address }) =>
+      app.call("POST", "/api/auth/login", { body: { email, password: PASSWORD }, headers: from(address) }),
+    );
+    await untilInGate(app, 20);
+    slow.release();
+    expect((await Promise.all(logins)).map((res) => res.status)).toEqual(students.map(() => 200));
+    expect((await app.metrics.scrape()).text).toContain("password_hash_rejections_total 0");
+  });
+});
+
+describe("sustained overload (password hashing)", () => {
+  test("a standing queue is shed: 503 SERVICE_BUSY at once with a Retry-After from the queue, not counted as attempts; another address still gets in, and the rest of the API answers", async () => {
+    const slow = controllableHasher();
+    const app = await createTestApp({
+      hasher: slow.hasher,
+      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "", TRUST_PROXY: "true", RATE_LIMIT_LOGIN_ACCOUNT: "1/15m" },
+    });
+    slow.useClock(app.clock);
+    const holder = await app.registerUser();
+    const victim = await app.registerUser();
+    const student = await app.registerUser();
+    const token = await app.login(student.email); // hashes so far measured at 100 ms: 30 may wait
+    const login = (email: string, address: string, password = PASSWORD) =>
+      app.call("POST", "/api/auth/login", { body: { email, password }, headers: from(address) });
+
+    slow.hold();
+    const first = login(holder.email, "10.30.0.1");
+    await untilInGate(app, 1);
+    // 30 may wait at 100 ms per hash; the flood gets 27 of the places (the last 3 are kept for others).
+    const flood = Array.from({ length: 27 }, (_, index) => login(`flood${index}@ualberta.ca`, "10.66.0.1", "WrongPass123"));
+    await untilInGate(app, 28);
+
+    // The next one is answered at once; Retry-After is when the 28 in the gate will be done.
+    const full = await login(victim.email, "10.66.0.1", "WrongPass123");
+    expect(full.status).toBe(503);
+    expect(full.json.error.code).toBe("SERVICE_BUSY");
+    expect(full.headers.get("retry-after")).toBe("3");
+    // Not yet overload: the queue has not stood long. After 3 s without draining, it has.
+    expect((await app.metrics.scrape()).text).toContain("password_hash_overloaded 0");
+    app.clock.advance(3_000);
+    const shed = await login(victim.email, "10.66.0.1", "WrongPass123");
+    expect(shed.status).toBe(503);
+    expect(shed.headers.get("retry-after")).toBe("3");
+    const metrics = (await app.metrics.scrape()).text;
+    expect(metrics).toContain("password_hash_overloaded 1");
+    expect(metrics).toContain("password_hash_queue_limit 2"); // 200 ms of waiting at 100 ms per hash
+
+    // Another client address is not shed: it takes a place kept for others, and is served next.
+    const other = login(student.email, "10.40.0.1");
+    await untilInGate(app, 29);
+    // Everything that needs no password hash is unaffected.
     expect((await app.call("GET", "/health")).status).toBe(200);
     expect((await app.call("GET", "/api/auth/me", { token })).status).toBe(200);
 
+    const startedBefore = slow.started.length;
     slow.release();
     expect((await first).status).toBe(200);
-    // Had the three turned-away wrong passwords counted, a fourth would reach the limit (3) and get 429.
-    expect((await app.call("POST", "/api/auth/login", { body: { email, password: "WrongPass123" } })).status).toBe(401);
+    expect((await other).status).toBe(200);
+    expect((await Promise.all(flood)).map((res) => res.status)).toEqual(flood.map(() => 401));
+    // Round-robin by address: the holder, one of the flood's, then the student; the flood's others after.
+    expect(slow.started.slice(startedBefore, startedBefore + 4)).toEqual([PASSWORD, "WrongPass123", PASSWORD, "WrongPass123"]);
 
-    const metrics = (await app.metrics.scrape()).text;
-    expect(metrics).toContain("password_hash_rejections_total 3");
-    expect(metrics).toContain('auth_logins_total{result="service_busy"} 3');
+    // Had the two turned-away wrong passwords counted, the victim's limit (1) would make this a 429.
+    expect((await login(victim.email, "10.66.0.1", "WrongPass123")).status).toBe(401);
+    const after = (await app.metrics.scrape()).text;
+    expect(after).toContain("password_hash_rejections_total 2");
+    expect(after).toContain('auth_logins_total{result="service_busy"} 2');
+    // Overload ends once a whole queue timeout (3 s) has passed in which nobody was turned away.
+    app.clock.advance(3_000);
+    expect((await app.metrics.scrape()).text).toContain("password_hash_overloaded 0");
     // Turned away before anything was decided: request lines, but no audit events.
-    expect(app.logLines.filter((line) => line.includes('"status":503'))).toHaveLength(3);
+    expect(app.logLines.filter((line) => line.includes('"status":503'))).toHaveLength(2);
     expect(app.logLines.filter((line) => line.includes('"audit":true') && line.includes("service_busy"))).toEqual([]);
   });
 
-  test("registration at capacity is 503 too, and creates no account", async () => {
-    const slowHash = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+  test("registration turned away at a full queue is 503 too, and creates no account", async () => {
+    const slow = controllableHasher();
+    // The shortest queue there is: one request waits.
     const app = await createTestApp({
-      hasher: {
-        ...slowHash,
-        hash: async (password) => {
-          await held;
-          return slowHash.hash(password);
-        },
-      },
-      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "30ms" },
+      hasher: slow.hasher,
+      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "1ms", PASSWORD_HASH_OVERLOAD_WAIT: "1ms" },
     });
     const body = (name: string) => ({ email: `${name}@ualberta.ca`, username: name, password: PASSWORD, firstName: "A" });
-    // The first registration's hash holds the one slot until released.
+    slow.hold();
     const first = app.call("POST", "/api/auth/register", { body: body("first_one") });
+    const second = app.call("POST", "/api/auth/register", { body: body("second_one") });
+    await untilInGate(app, 2);
     const busy = await app.call("POST", "/api/auth/register", { body: body("busy_one") });
     expect(busy.status).toBe(503);
     expect(busy.json.error.code).toBe("SERVICE_BUSY");
-    release();
+    expect(Number(busy.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    slow.release();
     expect((await first).status).toBe(201);
+    expect((await second).status).toBe(201);
     // The turned-away registration left nothing behind: the same address and username register now.
     expect((await app.call("POST", "/api/auth/register", { body: body("busy_one") })).status).toBe(201);
   });

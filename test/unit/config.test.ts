@@ -78,6 +78,9 @@ describe("configuration", () => {
     [{ PASSWORD_HASH_TIME_COST: "1" }, "PASSWORD_HASH_TIME_COST"],
     [{ PASSWORD_HASH_CONCURRENCY: "0" }, "PASSWORD_HASH_CONCURRENCY"],
     [{ PASSWORD_HASH_QUEUE_TIMEOUT: "forever" }, "PASSWORD_HASH_QUEUE_TIMEOUT"],
+    [{ PASSWORD_HASH_QUEUE_TIMEOUT: "31s" }, "PASSWORD_HASH_QUEUE_TIMEOUT"],
+    [{ PASSWORD_HASH_OVERLOAD_WAIT: "soon" }, "PASSWORD_HASH_OVERLOAD_WAIT"],
+    [{ PASSWORD_HASH_QUEUE_TIMEOUT: "1s", PASSWORD_HASH_OVERLOAD_WAIT: "2s" }, "PASSWORD_HASH_OVERLOAD_WAIT"],
   ])("production refuses %j, naming %s", (override, variable) => {
     const error = errorFor({ ...ROLLOUT_ENV, ...override });
     expect(error.variable).toBe(variable);
@@ -86,16 +89,18 @@ describe("configuration", () => {
 
   test("password hashing: argon2id at the OWASP minimum by default, never below it, stronger on request", () => {
     const defaults = parseConfig(ROLLOUT_ENV).passwordHashing;
-    expect(defaults).toMatchObject({ memoryKib: 19456, timeCost: 2, queueTimeoutMs: 150 });
+    // Bursts of up to 3 s of hashing are queued; sustained overload is held to 200 ms of waiting.
+    expect(defaults).toMatchObject({ memoryKib: 19456, timeCost: 2, queueTimeoutMs: 3000, overloadWaitMs: 200 });
     expect(defaults.concurrency).toBeGreaterThanOrEqual(1);
     const stronger = parseConfig({
       ...ROLLOUT_ENV,
       PASSWORD_HASH_MEMORY_KIB: "65536",
       PASSWORD_HASH_TIME_COST: "3",
       PASSWORD_HASH_CONCURRENCY: "4",
-      PASSWORD_HASH_QUEUE_TIMEOUT: "1s",
+      PASSWORD_HASH_QUEUE_TIMEOUT: "5s",
+      PASSWORD_HASH_OVERLOAD_WAIT: "500ms",
     }).passwordHashing;
-    expect(stronger).toEqual({ memoryKib: 65536, timeCost: 3, concurrency: 4, queueTimeoutMs: 1000 });
+    expect(stronger).toEqual({ memoryKib: 65536, timeCost: 3, concurrency: 4, queueTimeoutMs: 5000, overloadWaitMs: 500 });
     expect(errorFor({ ...ROLLOUT_ENV, PASSWORD_HASH_MEMORY_KIB: "1024" }).message).toContain("OWASP minimum");
   });
 

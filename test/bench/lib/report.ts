@@ -1,5 +1,7 @@
 /** The markdown of a bench run: context, targets, one table per database, floor, hashing, binary, logs. */
+import type { OverloadRun } from "../overload";
 import type { LogSummary } from "./logs";
+import { overloadTable, overloadTargets } from "./overload-report";
 import { aggregate, median } from "./stats";
 import { statusPerSecond, successPerSecond, type WrkResult } from "./wrk";
 
@@ -19,6 +21,8 @@ export interface ServiceResults {
   /** parameters of the hashes the service stored for the seeded accounts ("m=19456,t=2,p=1") */
   storedHashParameters: string;
   log: LogSummary;
+  /** the overload scenarios (test/bench/overload.ts), one per run */
+  overload: OverloadRun[];
 }
 
 export interface HashRate {
@@ -165,7 +169,7 @@ function floorTable(floor: Samples): string {
 
 // ---- targets ----
 
-interface Target {
+export interface Target {
   name: string;
   measured: number;
   unit: string;
@@ -174,17 +178,19 @@ interface Target {
   thresholdNote: string;
   /** replaces the measured value when it cannot be trusted (e.g. requests timed out) */
   override?: string;
+  /** how the measured value is written (default: by unit) */
+  format?: (value: number) => string;
 }
 
 const medianOf = (results: WrkResult[], pick: (result: WrkResult) => number) => median(results.map(pick));
 
 function targetRow(target: Target): string[] {
   const met = target.override === undefined && (target.atLeast ? target.measured >= target.threshold : target.measured <= target.threshold);
-  const format = target.unit === "ms" ? fmtMs : target.unit === "MB" ? (value: number) => value.toFixed(1) : fmtRate;
+  const format = target.format ?? (target.unit === "ms" ? fmtMs : target.unit === "MB" ? (value: number) => value.toFixed(1) : fmtRate);
   const ratio = target.measured / target.threshold;
   return [
     target.name,
-    target.override ?? `${format(target.measured)}${target.unit.startsWith("/") ? "" : " "}${target.unit}`,
+    target.override ?? `${format(target.measured)}${target.unit.startsWith("/") || target.unit === "" ? "" : " "}${target.unit}`,
     `${target.atLeast ? "≥" : "≤"} ${target.thresholdNote}`,
     Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "–",
     met ? "✅" : "❌",
@@ -314,6 +320,7 @@ function binaryTargets(binary: BinaryFigures): Target[] {
 function targetsTable(results: BenchResults): string {
   const targets = [
     ...results.services.flatMap((service) => serviceTargets(service, results.floor, results.hashRates.configured)),
+    ...results.services.flatMap((service) => overloadTargets(service.label.split(" ")[0] as string, service.overload)),
     ...binaryTargets(results.binary),
   ];
   return table(["target", "measured (median)", "threshold", "ratio", "met"], targets.map(targetRow), 3);
@@ -376,6 +383,8 @@ export function renderMarkdown(results: BenchResults): string {
       `### ${service.label}`,
       serviceTable(service),
       `Stored password hashes: argon2id ${service.storedHashParameters}.`,
+      `#### Overload scenarios on ${service.label} (\`test/bench/overload.ts\`, open-loop, TRUST_PROXY client addresses)`,
+      overloadTable(service.overload),
     ]),
     "### Floor: Bun.serve alone (`test/bench/floor.ts`), same pinning and load",
     floorTable(results.floor),

@@ -1,0 +1,259 @@
+import { describe, expect, test } from "bun:test";
+import { type BusyReason, HashGate, HashGateBusyError, type HashGateOptions } from "../../src/auth/hash-gate";
+
+/** Lets every pending promise callback run (no timers, no waiting on the clock). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A gate on a manual clock with hashes the test finishes by hand: `hash()` advances the clock by the
+ * hash's duration and finishes the oldest running job, so "time" is whatever the test says it is.
+ */
+function harness(options: Partial<HashGateOptions> = {}) {
+  let time = 0;
+  const rejected: BusyReason[] = [];
+  const gate = new HashGate({
+    concurrency: 1,
+    queueTimeoutMs: 3_000,
+    overloadWaitMs: 200,
+    initialHashMs: 100,
+    now: () => time,
+    onRejected: (reason) => rejected.push(reason),
+    ...options,
+  });
+  const running: { client: string; finish: () => void }[] = [];
+  const started: string[] = [];
+
+  function submit(client: string, account?: string) {
+    const request: { client: string; outcome?: "served" | HashGateBusyError } = { client };
+    gate
+      .run({ client, account }, () => {
+        started.push(client);
+        return new Promise<void>((finish) => running.push({ client, finish }));
+      })
+      .then(
+        () => {
+          request.outcome = "served";
+        },
+        (error: HashGateBusyError) => {
+          request.outcome = error;
+        },
+      );
+    return request;
+  }
+
+  return {
+    gate,
+    rejected,
+    started,
+    submit,
+    /** Arrivals settle: admitted ones start or wait, turned-away ones get their error. */
+    settle,
+    advance(ms: number) {
+      time += ms;
+    },
+    /** `ms` pass while the oldest running hash completes. */
+    async hash(ms = 100) {
+      time += ms;
+      running.shift()?.finish();
+      await settle();
+    },
+    get now() {
+      return time;
+    },
+  };
+}
+
+const busy = (request: { outcome?: unknown }) => request.outcome instanceof HashGateBusyError;
+
+describe("HashGate: bursts are queued and served", () => {
+  test("a burst that the slots work off within the queue timeout is served in full, in arrival order", async () => {
+    const h = harness(); // 100 ms per hash, one slot: 3 s of queue holds 30
+    const burst = Array.from({ length: 31 }, (_, index) => h.submit(`10.0.0.${index}`));
+    await h.settle();
+    expect(h.gate.load).toEqual({ running: 1, waiting: 30 });
+    expect(burst.filter(busy)).toEqual([]);
+    for (let step = 0; step < 31; step++) {
+      expect(h.gate.status.overloaded).toBe(false); // a burst passing through is not overload
+      await h.hash(100);
+    }
+    expect(burst.every((request) => request.outcome === "served")).toBe(true);
+    expect(h.started).toEqual(burst.map((request) => request.client));
+    expect(h.rejected).toEqual([]);
+    expect(h.gate.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  test("the queue's length follows the measured hash time and the slots", async () => {
+    const h = harness({ concurrency: 2, initialHashMs: 40 });
+    expect(h.gate.status.limit).toBe(150); // 3 s × 2 slots ÷ 40 ms
+    const first = [h.submit("a"), h.submit("b")];
+    await h.settle();
+    await h.hash(200); // hashes turn out to take 200 ms
+    expect(h.gate.status.hashSeconds).toBeCloseTo(0.2);
+    expect(h.gate.status.limit).toBe(30);
+    expect(first.map((request) => request.outcome)).toEqual(["served", undefined]);
+  });
+
+  test("calibration measures one hash as the first estimate, and real hashes take over", async () => {
+    const h = harness({ initialHashMs: 100 });
+    await h.gate.calibrate(async () => h.advance(25));
+    expect(h.gate.status.hashSeconds).toBeCloseTo(0.025);
+    expect(h.gate.status.limit).toBe(120);
+    h.submit("a");
+    await h.settle();
+    await h.hash(125);
+    expect(h.gate.status.hashSeconds).toBeCloseTo(0.025 + 0.2 * 0.1);
+    // Once real hashes have been timed, a late calibration changes nothing.
+    await h.gate.calibrate(async () => h.advance(5_000));
+    expect(h.gate.status.hashSeconds).toBeCloseTo(0.045);
+  });
+
+  test("hash times measured under load are forgotten after a second of idleness: the next burst is sized by the idle hash time", async () => {
+    const h = harness(); // 100 ms per hash when alone
+    h.submit("warm-up");
+    await h.settle();
+    await h.hash(100);
+    for (let index = 0; index < 12; index++) h.submit(`10.6.0.${index}`);
+    await h.settle();
+    while (h.gate.load.waiting > 0) await h.hash(300); // other traffic on the core: 300 ms each
+    expect(h.gate.status.limit).toBeLessThan(15);
+    await h.hash(100); // the traffic has gone: the last one, alone, takes what a hash takes
+    h.advance(1_000);
+    const burst = Array.from({ length: 31 }, (_, index) => h.submit(`10.7.0.${index}`));
+    await h.settle();
+    expect(burst.filter(busy)).toEqual([]);
+    expect(h.gate.status.limit).toBe(30);
+  });
+
+  test("a failing job frees its slot", async () => {
+    const gate = new HashGate({ concurrency: 1, queueTimeoutMs: 1000, overloadWaitMs: 100, initialHashMs: 10 });
+    await expect(gate.run({ client: "a" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await gate.run({ client: "a" }, async () => 1)).toBe(1);
+    expect(gate.load).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe("HashGate: sustained overload is shed", () => {
+  test("arrivals at 3 × the hash rate: once the queue has stood for the timeout, it is cut to the overload wait and the excess is turned away at once", async () => {
+    const h = harness(); // 10 hashes/s; the flood sends 30/s
+    const requests: ReturnType<typeof h.submit>[] = [];
+    let servedPerStep = 0;
+    for (let step = 0; step < 100; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) requests.push(h.submit("flood"));
+      await h.settle();
+      const before = h.started.length;
+      await h.hash(100);
+      servedPerStep += h.started.length - before;
+    }
+    // Goodput: the slot never idled, one hash per step.
+    expect(servedPerStep).toBe(100);
+    expect(h.gate.status.overloaded).toBe(true);
+    // Held to 200 ms of waiting: 2 requests at 100 ms each.
+    expect(h.gate.status.limit).toBe(2);
+    expect(h.gate.load.waiting).toBeLessThanOrEqual(2);
+    expect(h.rejected).toContain("queue_full"); // before the queue had stood long enough
+    expect(h.rejected).toContain("overload");
+    // Every turned-away request got its answer at once, with a Retry-After from the queue.
+    const turnedAway = requests.filter(busy).map((request) => request.outcome as HashGateBusyError);
+    expect(turnedAway.length).toBe(h.rejected.length);
+    expect(turnedAway.at(-1)?.retryAfterSeconds).toBe(1); // (2 waiting + 1 running) × 100 ms
+    // The first: 27 waiting (the last 3 places are kept for other sources) and 1 running, 100 ms each.
+    expect(turnedAway.find((error) => error.reason === "queue_full")?.retryAfterSeconds).toBe(3);
+    expect(requests.filter((request) => request.outcome === undefined).length).toBeLessThanOrEqual(3);
+    // Another source is still let in (and served round-robin), without pushing anyone out.
+    const student = h.submit("student");
+    await h.settle();
+    expect(busy(student)).toBe(false);
+    expect(h.rejected).not.toContain("fair_share");
+
+    // The flood stops: the queue empties; once it has turned nobody away for the timeout (3 s), the
+    // next burst is queued in full again.
+    while (h.gate.load.running > 0) await h.hash(100);
+    expect(h.gate.status.overloaded).toBe(true);
+    h.advance(3_000);
+    expect(h.gate.status.overloaded).toBe(false);
+    const burst = Array.from({ length: 25 }, (_, index) => h.submit(`10.1.0.${index}`));
+    await h.settle();
+    expect(burst.filter(busy)).toEqual([]);
+  });
+
+  test("hash times that vary (so the queue's length does) still leave a flood detected and shed", async () => {
+    const h = harness();
+    for (let step = 0; step < 100; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
+      await h.settle();
+      await h.hash([60, 140, 90, 110][step % 4]);
+    }
+    expect(h.gate.status.overloaded).toBe(true);
+    expect(h.gate.load.waiting).toBeLessThanOrEqual(3);
+  });
+
+  test("arrivals just below the hash rate never shed, even when the queue is long for a while", async () => {
+    const h = harness();
+    const requests = Array.from({ length: 20 }, (_, index) => h.submit(`10.2.0.${index}`)); // a burst first
+    await h.settle();
+    for (let step = 0; step < 300; step++) {
+      if (step % 10 !== 9) requests.push(h.submit(`10.3.${step % 7}.1`)); // then 9 per 10 hashes
+      await h.settle();
+      await h.hash(100);
+    }
+    expect(requests.filter(busy)).toEqual([]);
+    expect(h.gate.status.overloaded).toBe(false);
+  });
+});
+
+describe("HashGate: one source cannot starve another", () => {
+  test("a flood from one client address leaves the last places to others, is pushed out of a full queue by them, and they are served next", async () => {
+    const h = harness(); // 30 may wait; the last 3 places are kept for sources other than the flood
+    const flood = Array.from({ length: 40 }, () => h.submit("flood"));
+    await h.settle();
+    expect(flood.filter(busy).length).toBe(12); // 1 running, 27 waiting
+    expect(h.rejected.every((reason) => reason === "queue_full")).toBe(true);
+    const students = Array.from({ length: 4 }, (_, index) => h.submit(`student${index}`));
+    await h.settle();
+    // Three take the kept places; the fourth finds the queue full and takes the flood's newest place.
+    expect(students.filter(busy)).toEqual([]);
+    expect(h.rejected.at(-1)).toBe("fair_share");
+    expect(flood.filter(busy).length).toBe(13);
+    await h.hash();
+    await h.hash();
+    expect(h.started.at(-1)).toBe("student0"); // its turn came after at most one more of the flood's
+    await h.hash();
+    expect(students[0]?.outcome).toBe("served");
+    // The flood cannot push out its own requests, nor take the kept places.
+    const more = h.submit("flood");
+    await h.settle();
+    expect(busy(more)).toBe(true);
+    expect(h.rejected.at(-1)).toBe("queue_full");
+  });
+
+  test("a burst from many addresses, one request each, may use every place", async () => {
+    const h = harness();
+    const burst = Array.from({ length: 32 }, (_, index) => h.submit(`10.8.0.${index}`));
+    await h.settle();
+    expect(burst.map(busy).filter(Boolean)).toEqual([true]); // 1 running, all 30 places, 1 too many
+  });
+
+  test("one account flooded from many addresses cannot take the queue from other accounts", async () => {
+    const h = harness();
+    const attack = Array.from({ length: 31 }, (_, index) => h.submit(`10.4.0.${index}`, "victim@ualberta.ca"));
+    await h.settle();
+    expect(attack.filter(busy).length).toBe(3); // 1 running, 27 waiting: the account is the heaviest source
+    const student = h.submit("10.5.0.1", "student@ualberta.ca");
+    await h.settle();
+    expect(busy(student)).toBe(false);
+    expect(h.rejected).toEqual(["queue_full", "queue_full", "queue_full"]);
+  });
+
+  test("while others wait, one client address gets at most a quarter of the slots", async () => {
+    const h = harness({ concurrency: 4 });
+    for (let index = 0; index < 8; index++) h.submit("flood");
+    await h.settle();
+    expect(h.started).toEqual(["flood", "flood", "flood", "flood"]);
+    h.submit("student");
+    await h.settle();
+    await h.hash();
+    expect(h.started.at(-1)).toBe("student"); // the flood still runs 3 of 4: it is skipped
+    await h.hash();
+    expect(h.started.at(-1)).toBe("flood"); // nobody else waits: no slot stays idle
+  });
+});
