@@ -149,10 +149,11 @@ cmd_install() {
     say "$ENV_FILE exists: left unchanged (compare with $HERE/backend.env.example)"
   else
     local tmp; tmp=$(mktemp "$ENV_DIR/.backend.env.XXXXXX")
-    sed "s|^JWT_SECRET=<generate-with-openssl-rand-64>\$|JWT_SECRET=$(new_secret)|" \
+    sed -e "s|^JWT_SECRET=<generate-with-openssl-rand-64>\$|JWT_SECRET=$(new_secret)|" \
+      -e "s|^DATA_SECRET=<generate-with-openssl-rand-64>\$|DATA_SECRET=$(new_secret)|" \
       "$HERE/backend.env.example" > "$tmp"
     chown root:"$USER_NAME" "$tmp"; chmod 0640 "$tmp"; mv "$tmp" "$ENV_FILE"
-    say "wrote $ENV_FILE (0640 root:$USER_NAME) with a new JWT_SECRET: review CORS_ORIGIN, APP_URL, DATABASE_URL"
+    say "wrote $ENV_FILE (0640 root:$USER_NAME) with a new JWT_SECRET and DATA_SECRET: review CORS_ORIGIN, APP_URL, DATABASE_URL"
   fi
   reload
   if [ $enable = 1 ]; then

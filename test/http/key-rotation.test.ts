@@ -34,7 +34,7 @@ describe("rotating JWT_SECRET without logging anyone out", () => {
     await before.outbox.deliverDue();
     const [hashBefore] = auditHashes(before, "login");
 
-    // Step 2 of the procedure: the old secret moves to JWT_PREVIOUS_SECRETS, DATA_SECRET keeps the old value.
+    // Step 3 of the procedure: the old secret moves to JWT_PREVIOUS_SECRETS, DATA_SECRET keeps the old value.
     const after = await createTestApp({
       database,
       env: { JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: OLD, DATA_SECRET: OLD, JWT_EXPIRES_IN: "2h" },
@@ -44,7 +44,7 @@ describe("rotating JWT_SECRET without logging anyone out", () => {
     expect(signedWith(newToken, NEW)).toBe(true);
     expect(headerOf(newToken).kid).not.toBe(headerOf(oldToken).kid);
     expect((await after.call("GET", "/api/auth/me", { token: newToken })).status).toBe(200);
-    // The release before the rotation does not know the new key (so roll every instance first).
+    // An instance that skipped step 2 does not know the new key (hence step 2).
     expect((await before.call("GET", "/api/auth/me", { token: newToken })).status).toBe(401);
 
     expect(auditHashes(after, "login")).toEqual([hashBefore as string]);
@@ -55,7 +55,7 @@ describe("rotating JWT_SECRET without logging anyone out", () => {
       200,
     );
 
-    // Step 3: once the old tokens have expired, the old key can go.
+    // Step 4: once the old tokens have expired, the old key can go.
     const later = await createTestApp({ database, env: { JWT_SECRET: NEW, DATA_SECRET: OLD, JWT_EXPIRES_IN: "2h" } });
     const fresh = await later.login(email, "Rotated-Pass-77");
     expect(signedWith(fresh, NEW)).toBe(true);
@@ -63,6 +63,21 @@ describe("rotating JWT_SECRET without logging anyone out", () => {
     after.clock.advance(3 * HOUR);
     expect((await after.call("GET", "/api/auth/me", { token: oldToken })).status).toBe(401);
     expect(auditHashes(later, "login")).toEqual([hashBefore as string]);
+  });
+
+  test("a rolling rotation refuses no token: instances accept the new key before any signs with it", async () => {
+    const database = await openTestDatabase();
+    // Step 2: every instance accepts NEW while still signing with OLD; step 3, one instance at a time, swaps them.
+    const accepting = await createTestApp({ database, env: { JWT_SECRET: OLD, JWT_PREVIOUS_SECRETS: NEW, DATA_SECRET: OLD } });
+    const swapped = await createTestApp({ database, env: { JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: OLD, DATA_SECRET: OLD } });
+    const { email } = await accepting.registerUser();
+    const fromAccepting = await accepting.login(email);
+    const fromSwapped = await swapped.login(email);
+    expect(signedWith(fromAccepting, OLD)).toBe(true);
+    expect(signedWith(fromSwapped, NEW)).toBe(true);
+    for (const instance of [accepting, swapped]) {
+      for (const token of [fromAccepting, fromSwapped]) expect((await instance.call("GET", "/api/auth/me", { token })).status).toBe(200);
+    }
   });
 
   test("tokens issued before keys had a kid (no kid header) stay valid", async () => {
