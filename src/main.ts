@@ -2,6 +2,8 @@
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
 import { smokeCommand } from "./cli/smoke";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
+import { describeError } from "./db/errors";
+import { handleProcessErrors } from "./observability/process-errors";
 import { PROGRAM, VERSION } from "./version";
 
 /** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
@@ -38,10 +40,11 @@ async function main(args: string[]): Promise<number> {
   return run(config);
 }
 
+handleProcessErrors();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`${PROGRAM}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`${PROGRAM}: ${describeError(error)}\n`);
     process.exit(1);
   },
 );

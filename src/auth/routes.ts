@@ -14,6 +14,7 @@ import {
   RegisterBody,
   ResetPasswordBody,
   ServiceBusy,
+  ServiceUnavailable,
   Session,
   TokenBody,
   Unauthorized,
@@ -25,11 +26,12 @@ import { toPublicUser } from "./users";
 const bearer = [{ bearerAuth: [] }];
 /**
  * The errors of every endpoint that reads a request body: 400 (invalid body), 413 (over 16 KiB), 415 (not
- * JSON), and 500 INTERNAL_ERROR, which is always possible; an endpoint with more codes at 400 overrides it.
+ * JSON), 500 INTERNAL_ERROR and 503 SERVICE_UNAVAILABLE (database unreachable), which are always possible;
+ * an endpoint with more codes at 400 or 503 overrides them.
  * Each error schema lists the exact codes of its status, so typed clients (Eden treaty) and the OpenAPI
  * document can rely on them. Errors are rendered by the HTTP plugin's onError, outside response validation.
  */
-const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError };
+const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError, 503: ServiceUnavailable };
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
 
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
@@ -104,7 +106,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
       },
     })
     .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
-      response: { 200: t.Object({ user: PublicUser }), 401: Unauthorized, 500: InternalError },
+      response: { 200: t.Object({ user: PublicUser }), 401: Unauthorized, 500: InternalError, 503: ServiceUnavailable },
       detail: { summary: "The logged-in user", security: bearer, description: "401 UNAUTHORIZED with WWW-Authenticate: Bearer." },
     })
     .post(

@@ -31,6 +31,7 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   UNSUPPORTED_MEDIA_TYPE: "the body is not sent as application/json",
   RATE_LIMITED: "too many attempts; Retry-After says how many seconds to wait",
   SERVICE_BUSY: "password checking is at capacity; not counted as an attempt, retry after Retry-After seconds",
+  SERVICE_UNAVAILABLE: "the database cannot be reached right now; nothing was done, retry after Retry-After seconds",
   INTERNAL_ERROR: "an unexpected failure on the server",
 };
 
@@ -62,8 +63,13 @@ export const UnsupportedMediaType = errorResponse(["UNSUPPORTED_MEDIA_TYPE"]);
 export const Unauthorized = errorResponse(["UNAUTHORIZED"]);
 export const RateLimited = errorResponse(["RATE_LIMITED"]);
 export const InternalError = errorResponse(["INTERNAL_ERROR"]);
-/** Password hashing at capacity: the request was turned away quickly, with Retry-After, instead of queueing. */
-export const ServiceBusy = errorResponse(["SERVICE_BUSY"]);
+/** The database cannot be reached (down, hanging, pool exhausted): nothing was done; Retry-After says when to retry. */
+export const ServiceUnavailable = errorResponse(["SERVICE_UNAVAILABLE"]);
+/**
+ * Password hashing at capacity (the request was turned away quickly, with Retry-After, instead of
+ * queueing), or the database unreachable.
+ */
+export const ServiceBusy = errorResponse(["SERVICE_BUSY", "SERVICE_UNAVAILABLE"]);
 
 export const Message = t.Object({ message: t.String() });
 

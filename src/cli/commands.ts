@@ -2,10 +2,13 @@ import { existsSync } from "node:fs";
 import { createApp } from "../app";
 import { type Config, redactedConfig } from "../config/config";
 import { type Database, openDatabase } from "../db/database";
+import { describeError } from "../db/errors";
 import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
+import { DatabaseStartup, StartupRefused } from "../db/startup";
 import { createLogger } from "../logger";
 import { createErrorReporter } from "../observability/error-reporting";
+import { handleProcessErrors } from "../observability/process-errors";
 import { PROGRAM, VERSION } from "../version";
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -32,11 +35,11 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 /** Opens the database or explains in one line why it cannot. */
 async function open(config: Config): Promise<Database | null> {
   try {
-    const database = openDatabase(config.database);
+    const database = openDatabase(config.database, { pool: config.databasePool });
     await database.ping();
     return database;
   } catch (error) {
-    process.stderr.write(`${PROGRAM}: cannot open the database: ${(error as Error).message}\n`);
+    process.stderr.write(`${PROGRAM}: cannot open the database: ${describeError(error)}\n`);
     return null;
   }
 }
@@ -93,25 +96,33 @@ export async function checkCommand(config: Config): Promise<number> {
   }
 }
 
-export async function serveCommand(config: Config): Promise<number> {
-  const logger = createLogger(config);
-  // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
-  const database = openDatabase(config.database, {
-    onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
-  });
+/**
+ * Production never changes the schema by itself (newer migrations, a rollback, are fine); development
+ * and test apply what is pending.
+ */
+async function prepareSchema(config: Config, database: Database, logger: ReturnType<typeof createLogger>): Promise<void> {
   if (config.nodeEnv === "production") {
-    // Production never changes the schema by itself; newer migrations (a rollback) are fine.
     const { pending, unknown } = await migrationStatus(database);
     if (pending.length > 0) {
-      logger.fatal({ pending }, `the database lacks ${pending.length} migration(s) of this release: run \`${PROGRAM} migrate\` first`);
-      await database.close();
-      return 1;
+      throw new StartupRefused(`the database lacks ${pending.length} migration(s) of this release: run \`${PROGRAM} migrate\` first`);
     }
     if (unknown.length > 0) logger.warn({ unknown }, "the database has migrations from a newer release (rollback?)");
   } else {
     const applied = await applyMigrations(database);
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
   }
+}
+
+export async function serveCommand(config: Config): Promise<number> {
+  const logger = createLogger(config);
+  // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
+  const rawDatabase = openDatabase(config.database, {
+    onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
+    pool: config.databasePool,
+  });
+  // The port opens at once; the database is waited for (503 meanwhile), however late it comes up.
+  const startup = new DatabaseStartup(rawDatabase);
+  const database = startup.database;
   if (config.jwt.generated) logger.warn("JWT_SECRET is not set: using a random secret, tokens die with this process");
   if (config.nodeEnv === "production" && config.mail.transport === "log") {
     logger.warn("MAIL_TRANSPORT=log in production: emails are only written to the log, nobody receives them");
@@ -127,6 +138,18 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
+  handleProcessErrors(logger, errorReporter);
+  const prepare = (db: Database) => prepareSchema(config, db, logger);
+  let ready: boolean;
+  try {
+    // A database that is there is checked before the port opens (a missing migration never serves).
+    ready = await startup.attempt(logger, prepare);
+  } catch (error) {
+    logger.fatal(describeError(error));
+    await rawDatabase.close();
+    await errorReporter.close();
+    return 1;
+  }
   const { app, outbox, inFlight } = createApp({ config, database, logger, errorReporter });
   // No limit at Bun's level: its own 413 would not have the contract's shape. The JSON reader refuses
   // bodies over 16 KiB itself, from Content-Length or while streaming, without buffering them.
@@ -134,17 +157,33 @@ export async function serveCommand(config: Config): Promise<number> {
   // Background work starts a moment after the port opens, so that it does not delay the first answers
   // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
   // out a second later, and new ones wake the outbox at once.
-  outbox.start(STARTUP_QUIET_MS);
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
-  const firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
-  const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
+  let firstCleanUp: ReturnType<typeof setTimeout> | undefined;
+  let maintenance: ReturnType<typeof setInterval> | undefined;
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
 
   return new Promise((resolve) => {
     let stopping = false;
+    (ready ? Promise.resolve(true) : startup.wait(logger, prepare)).then(
+      (nowReady) => {
+        if (!nowReady) return;
+        outbox.start(STARTUP_QUIET_MS);
+        firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
+        maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
+      },
+      async (error: unknown) => {
+        logger.fatal(describeError(error));
+        stopping = true;
+        await app.server?.stop(true);
+        await rawDatabase.close();
+        await errorReporter.close();
+        resolve(1);
+      },
+    );
     const shutdown = async (signal: string) => {
       if (stopping) return;
       stopping = true;
+      startup.stop();
       logger.info({ signal }, "shutting down: finishing requests in flight");
       const server = app.server;
       // No new connections; then wait for every request being handled, even one whose client has gone.

@@ -1,32 +1,78 @@
 import type { Logger as DrizzleLogger } from "drizzle-orm/logger";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import type { DatabasePool } from "../config/config";
+import { Admission } from "./admission";
 import type { Database, RawExec } from "./database";
 import * as postgresTables from "./schema.postgres";
+import { SocketWatchdog } from "./socket-watchdog";
 
-export function openPostgres(url: string, logger: DrizzleLogger | undefined): Database {
-  const client = postgres(url, {
-    max: 10,
-    connect_timeout: 5,
+export const DEFAULT_POOL: DatabasePool = { size: 10, connectTimeoutMs: 5000, acquireTimeoutMs: 3000, statementTimeoutMs: 5000 };
+
+/** Reconnect delays of 0.1 s, 0.2 s … at most 0.5 s: postgres.js's own grow to 20 s during an outage, so
+ * a restarted database stayed unused for up to that long. */
+const reconnectDelaySeconds = (retries: number) => Math.min(0.1 * Math.max(1, retries), 0.5);
+
+/** True when the URL asks for TLS: postgres.js then wraps the socket itself, and the watchdog stays out. */
+function wantsTls(url: string): boolean {
+  const params = new URL(url).searchParams;
+  const mode = params.get("sslmode") ?? params.get("ssl");
+  return mode !== null && mode !== "disable" && mode !== "false";
+}
+
+function clientOptions(pool: DatabasePool): postgres.Options<Record<string, never>> {
+  return {
+    max: pool.size,
+    connect_timeout: pool.connectTimeoutMs / 1000,
     idle_timeout: 60,
+    backoff: reconnectDelaySeconds,
+    // No named prepared statements (postgres.js sends BEGIN/COMMIT/ROLLBACK as named ones otherwise):
+    // PgBouncer in transaction mode runs each on whichever server connection is free, where the name
+    // does not exist, and a failed COMMIT then became a silent rollback. drizzle already sends its own
+    // queries unnamed, so on direct PostgreSQL this changes only those three statements.
+    prepare: false,
+    // No type lookup on each new connection: nothing here uses array types, and that lookup failing
+    // (PgBouncer's query_wait_timeout) was a rejection nobody handled.
+    fetch_types: false,
     onnotice: () => {},
-  });
+  };
+}
+
+export function openPostgres(url: string, logger: DrizzleLogger | undefined, pool: DatabasePool = DEFAULT_POOL): Database {
+  const watchdog = wantsTls(url) ? null : new SocketWatchdog(pool.statementTimeoutMs);
+  const options = clientOptions(pool);
+  const client = postgres(url, {
+    ...options,
+    socket: watchdog
+      ? (parsed: { host: string[]; port: number[]; path?: string | false }) =>
+          watchdog.open(parsed.path ? { path: parsed.path } : { host: parsed.host[0] ?? "localhost", port: parsed.port[0] ?? 5432 })
+      : undefined,
+  } as postgres.Options<Record<string, never>>);
+  // Schema changes may legitimately take longer than any statement bound: their own connection.
+  let migrationClient: postgres.Sql | null = null;
   const db = drizzle({ client, schema: postgresTables, logger });
+  // One connection stays outside transactions, for the single statements that postgres.js pipelines.
+  const admission = new Admission(Math.max(1, pool.size - 1), pool.acquireTimeoutMs);
   return {
     kind: "postgres",
     db,
     tables: postgresTables,
-    transaction: (work) => db.transaction((tx) => work(tx)),
+    transaction: (work) => admission.run(() => db.transaction((tx) => work(tx))),
     statement: (work) => work(db),
-    withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) =>
-      client.begin(async (tx) => {
+    withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) => {
+      migrationClient ??= postgres(url, { ...options, max: 1 });
+      return migrationClient.begin(async (tx) => {
         // Two instances starting at once: the second waits here and then finds nothing pending.
         await tx.unsafe("SELECT pg_advisory_xact_lock(740213)");
         return work(async (statement) => (await tx.unsafe(statement)) as unknown as Record<string, unknown>[]);
-      }) as Promise<T>,
+      }) as Promise<T>;
+    },
     ping: async () => {
       await client`SELECT 1`;
     },
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      watchdog?.stop();
+      await Promise.all([client.end({ timeout: 5 }), migrationClient?.end({ timeout: 5 })]);
+    },
   };
 }

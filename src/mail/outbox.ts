@@ -157,11 +157,23 @@ export class OutboxWorker {
         link: row.link,
         lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
       });
+      const startedAt = performance.now();
       try {
-        await transport.send(message);
+        const outcome = await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
         await finish({ status: "sent", link: null, sentAt: clock.now(), lockedUntil: null, lastError: null });
         this.deps.onResult?.(kind, "sent");
+        // No address, no link: which email, which attempt, how long, through which provider.
+        logger.info(
+          {
+            emailId: row.id,
+            kind,
+            attempt: row.attempts,
+            durationMs: Math.round(performance.now() - startedAt),
+            via: outcome?.via ?? transport.name,
+          },
+          "email delivered",
+        );
       } catch (error) {
         const now = clock.now();
         const reason = error instanceof Error ? error.message.slice(0, 500) : String(error);

@@ -30,9 +30,9 @@ export type Checks = [
   Expect<Equal<StatusOf<Auth["login"]["post"]>, 400 | 401 | 403 | 413 | 415 | 429 | 500 | 503>>,
   Expect<Equal<CodeOf<Auth["login"]["post"], 401>, "INVALID_CREDENTIALS">>,
   Expect<Equal<CodeOf<Auth["login"]["post"], 403>, "EMAIL_NOT_VERIFIED">>,
-  Expect<Equal<CodeOf<Auth["login"]["post"], 503>, "SERVICE_BUSY">>,
-  Expect<Equal<StatusOf<Auth["me"]["get"]>, 401 | 500>>,
-  Expect<Equal<CodeOf<Auth["me"]["get"]>, "UNAUTHORIZED" | "INTERNAL_ERROR">>,
+  Expect<Equal<CodeOf<Auth["login"]["post"], 503>, "SERVICE_BUSY" | "SERVICE_UNAVAILABLE">>,
+  Expect<Equal<StatusOf<Auth["me"]["get"]>, 401 | 500 | 503>>,
+  Expect<Equal<CodeOf<Auth["me"]["get"]>, "UNAUTHORIZED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE">>,
   Expect<Equal<CodeOf<Auth["verify-email"]["post"], 400>, "INVALID_TOKEN" | "VALIDATION_ERROR">>,
   Expect<Equal<CodeOf<Auth["reset-password"]["post"], 400>, "INVALID_TOKEN" | "VALIDATION_ERROR">>,
   Expect<Equal<CodeOf<Auth["change-password"]["post"], 400>, "INVALID_CURRENT_PASSWORD" | "VALIDATION_ERROR">>,
@@ -40,7 +40,7 @@ export type Checks = [
   Expect<
     Equal<
       CodeOf<Auth["forgot-password"]["post"]>,
-      "VALIDATION_ERROR" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL_ERROR"
+      "VALIDATION_ERROR" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE"
     >
   >,
   // Success bodies.
@@ -71,6 +71,7 @@ export async function logIn(email: string, password: string): Promise<string> {
     case "RATE_LIMITED":
       return `Too many attempts; try again in ${response.headers.get("retry-after")} s.`;
     case "SERVICE_BUSY":
+    case "SERVICE_UNAVAILABLE":
       return `Busy; trying again in ${response.headers.get("retry-after")} s.`;
     case "VALIDATION_ERROR":
       return (error.value.error.details ?? []).map((problem) => `${problem.field} ${problem.message}`).join("; ");

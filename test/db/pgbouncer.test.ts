@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import postgres from "postgres";
+import { createTestApp, PASSWORD } from "../support/app";
+import { freshDatabaseConfig, openTestDatabase, TEST_DIALECT } from "../support/database";
+import { startPgBouncer } from "../support/pgbouncer";
+
+const ACCOUNTS = 30;
+
+/** Counts straight from PostgreSQL, bypassing PgBouncer and the service. */
+async function directCounts(url: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ users: number; verified: number; pending: number; sent: number }[]>`
+      SELECT (SELECT count(*)::int FROM users) AS users,
+             (SELECT count(*)::int FROM users WHERE email_verified_at IS NOT NULL) AS verified,
+             (SELECT count(*)::int FROM email_outbox WHERE status = 'pending') AS pending,
+             (SELECT count(*)::int FROM email_outbox WHERE status = 'sent') AS sent`;
+    return row;
+  } finally {
+    await sql.end();
+  }
+}
+
+// PostgreSQL only: there is no PgBouncer in front of SQLite, so on SQLite runs this file has no tests.
+if (TEST_DIALECT === "postgres") {
+  describe.each(["transaction", "session"] as const)("through PgBouncer in %s pooling mode", (mode) => {
+    test(`${ACCOUNTS} concurrent registrations, verifications and logins: every write is in PostgreSQL, each email sent once`, async () => {
+      // Session mode ties each client connection to a server connection: room for the whole pool.
+      const bouncer = await startPgBouncer(mode, mode === "session" ? 20 : 3);
+      const direct = await freshDatabaseConfig();
+      const database = await openTestDatabase({ kind: "postgres", url: bouncer.through(direct.url) });
+      const app = await createTestApp({ database });
+      const emails = Array.from({ length: ACCOUNTS }, (_, i) => `bouncer${i}@ualberta.ca`);
+
+      const registered = await Promise.all(
+        emails.map((email, i) =>
+          app.call("POST", "/api/auth/register", { body: { email, username: `bouncer_${i}`, password: PASSWORD, firstName: "Pat" } }),
+        ),
+      );
+      expect(registered.map((res) => res.status)).toEqual(emails.map(() => 201));
+      expect(await directCounts(direct.url)).toEqual({ users: ACCOUNTS, verified: 0, pending: ACCOUNTS, sent: 0 });
+
+      // Two delivery rounds at once (as two instances would), until nothing is due.
+      while ((await app.outbox.deliverDue()) + (await app.outbox.deliverDue()) > 0);
+      expect(app.mail.sent.map((message) => message.to).sort()).toEqual([...emails].sort());
+      expect(await directCounts(direct.url)).toEqual({ users: ACCOUNTS, verified: 0, pending: 0, sent: ACCOUNTS });
+
+      const verified = await Promise.all(
+        emails.map((email) => app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email) } })),
+      );
+      expect(verified.map((res) => res.status)).toEqual(emails.map(() => 200));
+      expect((await directCounts(direct.url))?.verified).toBe(ACCOUNTS);
+
+      const logins = await Promise.all(emails.map((email) => app.call("POST", "/api/auth/login", { body: { email, password: PASSWORD } })));
+      expect(logins.map((res) => res.status)).toEqual(emails.map(() => 200));
+      const me = await Promise.all(logins.map((res) => app.call("GET", "/api/auth/me", { token: res.json.token })));
+      expect(me.map((res) => res.json?.user?.emailVerified)).toEqual(emails.map(() => true));
+      expect(app.logLines.filter((line) => /"level":"(error|fatal)"/.test(line))).toEqual([]);
+      expect(bouncer.log()).not.toMatch(/prepared statement|ERROR/i);
+    }, 120_000);
+  });
+}
