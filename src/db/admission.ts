@@ -1,9 +1,9 @@
 import { DatabaseUnavailableError } from "./errors";
 
 /**
- * At most `slots` transactions hold a connection at once; the others wait in line for at most
- * `timeoutMs` and are then refused before anything was sent. postgres.js queues without a bound, and a
- * transaction that got its connection only after the client was told 503 would still have run.
+ * At most `slots` pieces of work at once; the others wait in line for at most `timeoutMs` and are then
+ * refused before anything was sent (a transaction that got its connection only after the client was
+ * told 503 would still have run).
  */
 export class Admission {
   private running = 0;

@@ -38,6 +38,41 @@ function clientOptions(pool: DatabasePool): postgres.Options<Record<string, neve
   };
 }
 
+/**
+ * The client as drizzle sees it: every query outside a transaction takes one of `pool.size` slots,
+ * and every transaction one of `pool.size - 1` (and a query slot), so postgres.js never has more work
+ * than connections. Its own queue has no bound, and a failed connection attempt fails only the one
+ * query it was opened for: during an outage the queue drained one query per connect timeout.
+ */
+function admitted(client: postgres.Sql, pool: DatabasePool): postgres.Sql {
+  const queries = new Admission(pool.size, pool.acquireTimeoutMs);
+  const transactions = new Admission(Math.max(1, pool.size - 1), pool.acquireTimeoutMs);
+  const unsafe = (query: string, params?: unknown[], options?: unknown) => {
+    let values = false;
+    const run = () =>
+      queries.run(async () => {
+        const pending = client.unsafe(query, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
+        return values ? await pending.values() : await pending;
+      });
+    // drizzle calls `.values()` on the query, then awaits it: the query starts only then.
+    const lazy = {
+      values: () => {
+        values = true;
+        return lazy;
+      },
+      // biome-ignore lint/suspicious/noThenProperty: it is awaited like postgres.js's own pending query
+      then: (resolve: (value: unknown) => unknown, reject: (reason: unknown) => unknown) => run().then(resolve, reject),
+    };
+    return lazy;
+  };
+  const begin = (...args: unknown[]) =>
+    transactions.run(() => queries.run(() => (client.begin as (...a: unknown[]) => Promise<unknown>)(...args)));
+  return new Proxy(client, {
+    get: (target, property, receiver) =>
+      property === "unsafe" ? unsafe : property === "begin" ? begin : Reflect.get(target, property, receiver),
+  });
+}
+
 export function openPostgres(url: string, logger: DrizzleLogger | undefined, pool: DatabasePool = DEFAULT_POOL): Database {
   const watchdog = wantsTls(url) ? null : new SocketWatchdog(pool.statementTimeoutMs);
   const options = clientOptions(pool);
@@ -50,14 +85,12 @@ export function openPostgres(url: string, logger: DrizzleLogger | undefined, poo
   } as postgres.Options<Record<string, never>>);
   // Schema changes may legitimately take longer than any statement bound: their own connection.
   let migrationClient: postgres.Sql | null = null;
-  const db = drizzle({ client, schema: postgresTables, logger });
-  // One connection stays outside transactions, for the single statements that postgres.js pipelines.
-  const admission = new Admission(Math.max(1, pool.size - 1), pool.acquireTimeoutMs);
+  const db = drizzle({ client: admitted(client, pool), schema: postgresTables, logger });
   return {
     kind: "postgres",
     db,
     tables: postgresTables,
-    transaction: (work) => admission.run(() => db.transaction((tx) => work(tx))),
+    transaction: (work) => db.transaction((tx) => work(tx)),
     statement: (work) => work(db),
     withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) => {
       migrationClient ??= postgres(url, { ...options, max: 1 });

@@ -49,6 +49,15 @@ class MessageCounter {
   }
 }
 
+interface Watched {
+  socket: Socket;
+  /** Answers (ReadyForQuery) still due for what was sent. */
+  awaiting: number;
+  /** Something was sent (a Describe with Flush, say, which has no ReadyForQuery) and nothing came back since. */
+  unanswered: boolean;
+  lastProgress: number;
+}
+
 /**
  * A statement timeout that also holds behind PgBouncer and across a network that stops answering: a
  * connection that waits for an answer and receives nothing for `timeoutMs` is destroyed, so the query
@@ -57,7 +66,7 @@ class MessageCounter {
  * PgBouncer refuses it as a start-up parameter.
  */
 export class SocketWatchdog {
-  private readonly watched = new Set<{ socket: Socket; awaiting: number; lastProgress: number }>();
+  private readonly watched = new Set<Watched>();
   private readonly timer: ReturnType<typeof setInterval>;
 
   constructor(private readonly timeoutMs: number) {
@@ -68,20 +77,24 @@ export class SocketWatchdog {
   /** postgres.js's `socket` option: opens the TCP (or Unix) connection and watches it. */
   open(target: { host: string; port: number } | { path: string }): Socket {
     const socket = connect(target as { host: string; port: number });
-    const entry = { socket, awaiting: 0, lastProgress: performance.now() };
+    // postgres.js names the server in its errors from these ("CONNECT_TIMEOUT 127.0.0.1:5432").
+    Object.assign(socket, "path" in target ? { host: target.path } : { host: target.host, port: target.port });
+    const entry: Watched = { socket, awaiting: 0, unanswered: false, lastProgress: performance.now() };
     const sent = new MessageCounter(true, (type) => type === SYNC || type === QUERY);
     const received = new MessageCounter(false, (type) => type === READY_FOR_QUERY);
     const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
     socket.write = ((chunk: unknown, ...rest: unknown[]) => {
       if (chunk instanceof Uint8Array) {
-        if (entry.awaiting === 0) entry.lastProgress = performance.now();
+        if (entry.awaiting === 0 && !entry.unanswered) entry.lastProgress = performance.now();
         entry.awaiting += sent.feed(chunk);
+        entry.unanswered = true;
       }
       return write(chunk, ...rest);
     }) as Socket["write"];
     // The server never speaks first, so this listener cannot take data from under postgres.js's own.
     socket.on("data", (chunk: Uint8Array) => {
       entry.lastProgress = performance.now();
+      entry.unanswered = false;
       entry.awaiting = Math.max(0, entry.awaiting - received.feed(chunk));
     });
     socket.once("close", () => this.watched.delete(entry));
@@ -92,7 +105,7 @@ export class SocketWatchdog {
   private check(): void {
     const now = performance.now();
     for (const entry of this.watched) {
-      if (entry.awaiting > 0 && now - entry.lastProgress > this.timeoutMs) {
+      if ((entry.awaiting > 0 || entry.unanswered) && now - entry.lastProgress > this.timeoutMs) {
         this.watched.delete(entry);
         entry.socket.destroy(
           new DatabaseUnavailableError(`the database did not answer within ${this.timeoutMs} ms (DATABASE_STATEMENT_TIMEOUT)`),

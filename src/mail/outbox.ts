@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
+import { describeError, isDatabaseUnavailable } from "../db/errors";
 import { renderEmail } from "./templates";
 import type { EmailKind, MailTransport } from "./types";
 
@@ -98,8 +99,13 @@ export class OutboxWorker {
     try {
       claimed = await this.deliverDue();
     } catch (error) {
-      this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
-      this.deps.onCrash?.(error);
+      // The database being away is an outage, not a bug: the emails wait, the next round tries again.
+      if (isDatabaseUnavailable(error)) {
+        this.deps.logger.warn({ reason: describeError(error) }, "email outbox: database unavailable, will retry");
+      } else {
+        this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
+        this.deps.onCrash?.(error);
+      }
     }
     // A full batch means more may be due: go on at once.
     if (!this.stopped && !this.timer) this.schedule(claimed === BATCH_SIZE ? 0 : (this.deps.pollIntervalMs ?? 1000));
