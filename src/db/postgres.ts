@@ -54,14 +54,18 @@ function admitted(client: postgres.Sql, pool: DatabasePool): postgres.Sql {
         const pending = client.unsafe(query, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
         return values ? await pending.values() : await pending;
       });
-    // drizzle calls `.values()` on the query, then awaits it: the query starts only then.
+    // drizzle calls `.values()` on the query, then awaits it: the query starts only then, and once.
+    let started: Promise<unknown> | null = null;
+    const result = () => (started ??= run());
     const lazy = {
       values: () => {
         values = true;
         return lazy;
       },
       // biome-ignore lint/suspicious/noThenProperty: it is awaited like postgres.js's own pending query
-      then: (resolve: (value: unknown) => unknown, reject: (reason: unknown) => unknown) => run().then(resolve, reject),
+      then: (resolve?: (value: unknown) => unknown, reject?: (reason: unknown) => unknown) => result().then(resolve, reject),
+      catch: (reject: (reason: unknown) => unknown) => result().catch(reject),
+      finally: (done: () => void) => result().finally(done),
     };
     return lazy;
   };
