@@ -10,7 +10,7 @@ const STARTUP_PROTOCOL = 196608; // 3.0
  * Counts PostgreSQL protocol messages in a byte stream that arrives in arbitrary chunks: every message
  * is a type byte and a 4-byte length, except the first one a client sends (length and protocol code).
  */
-class MessageCounter {
+export class MessageCounter {
   private readonly header = new Uint8Array(8);
   private have = 0;
   private skip = 0;
