@@ -87,8 +87,7 @@ export function openPostgres(url: string, logger: DrizzleLogger | undefined, poo
           watchdog.open(parsed.path ? { path: parsed.path } : { host: parsed.host[0] ?? "localhost", port: parsed.port[0] ?? 5432 })
       : undefined,
   } as postgres.Options<Record<string, never>>);
-  // Schema changes may legitimately take longer than any statement bound: their own connection.
-  let migrationClient: postgres.Sql | null = null;
+  // Schema changes may legitimately take longer than any statement bound: their own connection (below).
   const db = drizzle({ client: admitted(client, pool), schema: postgresTables, logger });
   return {
     kind: "postgres",
@@ -96,20 +95,25 @@ export function openPostgres(url: string, logger: DrizzleLogger | undefined, poo
     tables: postgresTables,
     transaction: (work) => db.transaction((tx) => work(tx)),
     statement: (work) => work(db),
-    withMigrationLock: <T>(work: (exec: RawExec) => Promise<T>) => {
-      migrationClient ??= postgres(url, { ...options, max: 1 });
-      return migrationClient.begin(async (tx) => {
-        // Two instances starting at once: the second waits here and then finds nothing pending.
-        await tx.unsafe("SELECT pg_advisory_xact_lock(740213)");
-        return work(async (statement) => (await tx.unsafe(statement)) as unknown as Record<string, unknown>[]);
-      }) as Promise<T>;
+    withMigrationLock: async <T>(work: (exec: RawExec) => Promise<T>) => {
+      // Closed right after: an idle connection kept open would hold a server connection of a pooler.
+      const migrationClient = postgres(url, { ...options, max: 1 });
+      try {
+        return (await migrationClient.begin(async (tx) => {
+          // Two instances starting at once: the second waits here and then finds nothing pending.
+          await tx.unsafe("SELECT pg_advisory_xact_lock(740213)");
+          return work(async (statement) => (await tx.unsafe(statement)) as unknown as Record<string, unknown>[]);
+        })) as T;
+      } finally {
+        await migrationClient.end({ timeout: 5 });
+      }
     },
     ping: async () => {
       await client`SELECT 1`;
     },
     close: async () => {
       watchdog?.stop();
-      await Promise.all([client.end({ timeout: 5 }), migrationClient?.end({ timeout: 5 })]);
+      await client.end({ timeout: 5 });
     },
   };
 }

@@ -59,4 +59,29 @@ if (TEST_DIALECT === "postgres") {
       expect(bouncer.log()).not.toMatch(/prepared statement|ERROR/i);
     }, 120_000);
   });
+
+  test("PgBouncer's pool exhausted (query_wait_timeout): 503 SERVICE_UNAVAILABLE with Retry-After, never a 500 or a crash", async () => {
+    // One server connection for everyone, and PgBouncer gives up on a waiting client after 1 s.
+    const bouncer = await startPgBouncer("session", 1, { query_wait_timeout: 1 });
+    const direct = await freshDatabaseConfig();
+    const pool = { size: 4, connectTimeoutMs: 5000, acquireTimeoutMs: 5000, statementTimeoutMs: 10_000 };
+    const database = await openTestDatabase({ kind: "postgres", url: bouncer.through(direct.url) }, { pool });
+    const app = await createTestApp({ database });
+    const { email } = await app.registerUser();
+    const token = await app.login(email);
+
+    const answers = await Promise.all(Array.from({ length: 12 }, () => app.call("GET", "/api/auth/me", { token })));
+    const statuses = answers.map((res) => res.status);
+    expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    const refused = answers.filter((res) => res.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const res of refused) {
+      expect(res.json.error.code).toBe("SERVICE_UNAVAILABLE");
+      expect(res.headers.get("retry-after")).toBeTruthy();
+    }
+    expect(bouncer.log()).toContain("query_wait_timeout");
+    expect(app.logLines.filter((line) => /"level":"(error|fatal)"/.test(line))).toEqual([]);
+    // Once the crowd has gone, the same connection pool serves again.
+    expect((await app.call("GET", "/api/auth/me", { token })).status).toBe(200);
+  }, 60_000);
 }

@@ -37,7 +37,11 @@ export interface PgBouncer {
  * with few server connections so that consecutive statements of one client land on different ones.
  * Stopped (and its directory removed) when the calling file ends, whatever happens.
  */
-export async function startPgBouncer(mode: "transaction" | "session", serverConnections = 3): Promise<PgBouncer> {
+export async function startPgBouncer(
+  mode: "transaction" | "session",
+  serverConnections = 3,
+  settings: Record<string, string | number> = {},
+): Promise<PgBouncer> {
   if (!existsSync(PGBOUNCER)) throw new Error(`${PGBOUNCER} is missing: apt-get install -y pgbouncer`);
   const dir = mkdtempSync(join(tmpdir(), "cmf-pgbouncer-"));
   const port = await freePort();
@@ -58,6 +62,9 @@ default_pool_size = ${serverConnections}
 max_client_conn = 500
 logfile = ${join(dir, "pgbouncer.log")}
 pidfile = ${join(dir, "pgbouncer.pid")}
+${Object.entries(settings)
+  .map(([name, value]) => `${name} = ${value}`)
+  .join("\n")}
 `,
   );
   // PgBouncer refuses to run as root; -u drops to an unprivileged user, who must reach the directory.
