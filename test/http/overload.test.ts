@@ -7,18 +7,24 @@ import { createTestApp, PASSWORD, TEST_HASHER } from "../support/app";
 function holdableHasher() {
   let gate: Promise<void> | null = null;
   let open = () => {};
+  let entered = () => {};
   const hasher: PasswordHasher = {
     ...TEST_HASHER,
     verify: async (password, hash) => {
+      entered();
       if (gate) await gate;
       return TEST_HASHER.verify(password, hash);
     },
   };
   return {
     hasher,
-    hold() {
+    /** Holds every verification from now on; resolves once the first one is waiting. */
+    hold(): Promise<void> {
       gate = new Promise((resolve) => {
         open = resolve;
+      });
+      return new Promise((resolve) => {
+        entered = resolve;
       });
     },
     release() {
@@ -39,8 +45,10 @@ describe("a login flood (password hashing at capacity)", () => {
     const { email } = await app.registerUser();
     const token = await app.login(email);
 
-    slow.hold();
+    const holding = slow.hold();
     const first = app.call("POST", "/api/auth/login", { body: { email: holder.email, password: PASSWORD } });
+    // Only once the first login holds the slot: its database look-ups may take longer than the others'.
+    await holding;
     const flood = await Promise.all(
       [1, 2, 3].map(() => app.call("POST", "/api/auth/login", { body: { email, password: "WrongPass123" } })),
     );
@@ -72,10 +80,15 @@ describe("a login flood (password hashing at capacity)", () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let hashing = () => {};
+    const firstHashStarted = new Promise<void>((resolve) => {
+      hashing = resolve;
+    });
     const app = await createTestApp({
       hasher: {
         ...slowHash,
         hash: async (password) => {
+          hashing();
           await held;
           return slowHash.hash(password);
         },
@@ -85,6 +98,8 @@ describe("a login flood (password hashing at capacity)", () => {
     const body = (name: string) => ({ email: `${name}@ualberta.ca`, username: name, password: PASSWORD, firstName: "A" });
     // The first registration's hash holds the one slot until released.
     const first = app.call("POST", "/api/auth/register", { body: body("first_one") });
+    // Only once the first one holds the slot: its database look-ups may take longer than the second's.
+    await firstHashStarted;
     const busy = await app.call("POST", "/api/auth/register", { body: body("busy_one") });
     expect(busy.status).toBe(503);
     expect(busy.json.error.code).toBe("SERVICE_BUSY");
