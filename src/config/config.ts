@@ -40,6 +40,8 @@ export interface DatabasePool {
   acquireTimeoutMs: number;
   /** The longest a connection waits for the server's next byte of an answer before it is dropped. */
   statementTimeoutMs: number;
+  /** Named prepared statements: `auto` uses them only when no pooler sits in between. */
+  preparedStatements?: "auto" | "true" | "false";
 }
 
 export interface MailConfig {
@@ -216,6 +218,11 @@ function parseDatabasePool(get: (name: string) => string | undefined): DatabaseP
     connectTimeoutMs: duration("DATABASE_CONNECT_TIMEOUT", "5s"),
     acquireTimeoutMs: duration("DATABASE_ACQUIRE_TIMEOUT", "3s"),
     statementTimeoutMs: duration("DATABASE_STATEMENT_TIMEOUT", "5s"),
+    preparedStatements: oneOf("DATABASE_PREPARED_STATEMENTS", get("DATABASE_PREPARED_STATEMENTS") ?? "auto", [
+      "auto",
+      "true",
+      "false",
+    ] as const),
   };
 }
 

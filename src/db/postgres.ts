@@ -26,10 +26,10 @@ function clientOptions(pool: DatabasePool): postgres.Options<Record<string, neve
     connect_timeout: pool.connectTimeoutMs / 1000,
     idle_timeout: 60,
     backoff: reconnectDelaySeconds,
-    // No named prepared statements (postgres.js sends BEGIN/COMMIT/ROLLBACK as named ones otherwise):
-    // PgBouncer in transaction mode runs each on whichever server connection is free, where the name
-    // does not exist, and a failed COMMIT then became a silent rollback. drizzle already sends its own
-    // queries unnamed, so on direct PostgreSQL this changes only those three statements.
+    // No named prepared statements until PostgreSQL is known to be reached directly (postgres.js sends
+    // even BEGIN/COMMIT/ROLLBACK as named ones): PgBouncer in transaction mode runs each on whichever
+    // server connection is free, where the name does not exist, and a failed COMMIT became a silent
+    // rollback. See connectsDirectly.
     prepare: false,
     // No type lookup on each new connection: nothing here uses array types, and that lookup failing
     // (PgBouncer's query_wait_timeout) was a rejection nobody handled.
@@ -44,14 +44,14 @@ function clientOptions(pool: DatabasePool): postgres.Options<Record<string, neve
  * than connections. Its own queue has no bound, and a failed connection attempt fails only the one
  * query it was opened for: during an outage the queue drained one query per connect timeout.
  */
-function admitted(client: postgres.Sql, pool: DatabasePool): postgres.Sql {
+function admitted(current: () => postgres.Sql, pool: DatabasePool): postgres.Sql {
   const queries = new Admission(pool.size, pool.acquireTimeoutMs);
   const transactions = new Admission(Math.max(1, pool.size - 1), pool.acquireTimeoutMs);
   const unsafe = (query: string, params?: unknown[], options?: unknown) => {
     let values = false;
     const run = () =>
       queries.run(async () => {
-        const pending = client.unsafe(query, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
+        const pending = current().unsafe(query, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions);
         return values ? await pending.values() : await pending;
       });
     // drizzle calls `.values()` on the query, then awaits it: the query starts only then, and once.
@@ -70,25 +70,64 @@ function admitted(client: postgres.Sql, pool: DatabasePool): postgres.Sql {
     return lazy;
   };
   const begin = (...args: unknown[]) =>
-    transactions.run(() => queries.run(() => (client.begin as (...a: unknown[]) => Promise<unknown>)(...args)));
-  return new Proxy(client, {
+    transactions.run(() => queries.run(() => (current().begin as (...a: unknown[]) => Promise<unknown>)(...args)));
+  return new Proxy(current(), {
     get: (target, property, receiver) =>
       property === "unsafe" ? unsafe : property === "begin" ? begin : Reflect.get(target, property, receiver),
   });
 }
 
+/**
+ * Named prepared statements (drizzle's `.prepare()`, the session lookup of every authenticated request:
+ * one round trip instead of two) are used only when the server sees the very address and port this
+ * process dialled, i.e. no pooler in between. Through PgBouncer (another port, another address) or
+ * when unsure (TLS, not reached yet), every statement stays unnamed. DATABASE_PREPARED_STATEMENTS
+ * overrides the detection.
+ */
+async function connectsDirectly(client: postgres.Sql, watchdog: SocketWatchdog): Promise<boolean> {
+  const [row] = await client<
+    { addr: string | null; port: number | null }[]
+  >`SELECT host(inet_server_addr()) AS addr, inet_server_port() AS port`;
+  const dialled = watchdog.lastRemote;
+  if (!row?.addr || !row.port || !dialled) return false;
+  const plain = (address: string) => address.replace(/^::ffff:/, "");
+  return plain(row.addr) === plain(dialled.address) && row.port === dialled.port;
+}
+
 export function openPostgres(url: string, logger: DrizzleLogger | undefined, pool: DatabasePool = DEFAULT_POOL): Database {
   const watchdog = wantsTls(url) ? null : new SocketWatchdog(pool.statementTimeoutMs);
   const options = clientOptions(pool);
-  const client = postgres(url, {
-    ...options,
-    socket: watchdog
-      ? (parsed: { host: string[]; port: number[]; path?: string | false }) =>
-          watchdog.open(parsed.path ? { path: parsed.path } : { host: parsed.host[0] ?? "localhost", port: parsed.port[0] ?? 5432 })
-      : undefined,
-  } as postgres.Options<Record<string, never>>);
+  const open = (prepare: boolean) =>
+    postgres(url, {
+      ...options,
+      prepare,
+      socket: watchdog
+        ? (parsed: { host: string[]; port: number[]; path?: string | false }) =>
+            watchdog.open(parsed.path ? { path: parsed.path } : { host: parsed.host[0] ?? "localhost", port: parsed.port[0] ?? 5432 })
+        : undefined,
+    } as postgres.Options<Record<string, never>>);
+  const setting = pool.preparedStatements ?? "auto";
+  let client = open(setting === "true");
+  const previous: postgres.Sql[] = [];
+  let detection: Promise<void> | null = setting === "auto" && watchdog ? null : Promise.resolve();
+  const detect = () => {
+    detection ??= (async () => {
+      if (!watchdog || !(await connectsDirectly(client, watchdog))) return;
+      const direct = open(true);
+      // drizzle set its value parsers on the first client's options; the new one needs the same.
+      Object.assign(direct.options.parsers, client.options.parsers);
+      Object.assign(direct.options.serializers, client.options.serializers);
+      previous.push(client);
+      client = direct;
+      // In-flight work on the old pool finishes; new work goes to the new one.
+      void previous.at(-1)?.end({ timeout: 5 });
+    })().catch(() => {
+      detection = null; // not reachable yet: decided at a later ping
+    });
+    return detection;
+  };
   // Schema changes may legitimately take longer than any statement bound: their own connection (below).
-  const db = drizzle({ client: admitted(client, pool), schema: postgresTables, logger });
+  const db = drizzle({ client: admitted(() => client, pool), schema: postgresTables, logger });
   return {
     kind: "postgres",
     db,
@@ -110,10 +149,11 @@ export function openPostgres(url: string, logger: DrizzleLogger | undefined, poo
     },
     ping: async () => {
       await client`SELECT 1`;
+      await detect();
     },
     close: async () => {
       watchdog?.stop();
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), ...previous.map((old) => old.end({ timeout: 5 }))]);
     },
   };
 }

@@ -68,6 +68,8 @@ interface Watched {
 export class SocketWatchdog {
   private readonly watched = new Set<Watched>();
   private readonly timer: ReturnType<typeof setInterval>;
+  /** Where the last connection actually went (for telling PostgreSQL itself from a pooler in front). */
+  lastRemote: { address: string; port: number } | null = null;
 
   constructor(private readonly timeoutMs: number) {
     this.timer = setInterval(() => this.check(), Math.max(50, Math.min(1000, timeoutMs / 4)));
@@ -96,6 +98,9 @@ export class SocketWatchdog {
       entry.lastProgress = performance.now();
       entry.unanswered = false;
       entry.awaiting = Math.max(0, entry.awaiting - received.feed(chunk));
+    });
+    socket.once("connect", () => {
+      if (socket.remoteAddress && socket.remotePort) this.lastRemote = { address: socket.remoteAddress, port: socket.remotePort };
     });
     socket.once("close", () => this.watched.delete(entry));
     this.watched.add(entry);
