@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import postgres from "postgres";
+import type { Database } from "../../src/db/database";
 import { createTestApp, PASSWORD } from "../support/app";
 import { freshDatabaseConfig, openTestDatabase, TEST_DIALECT } from "../support/database";
 import { startPgBouncer } from "../support/pgbouncer";
@@ -19,6 +21,19 @@ async function directCounts(url: string) {
   } finally {
     await sql.end();
   }
+}
+
+/** After the first ping: how many named prepared statements the (single) connection holds after a prepared query. */
+async function namedStatementsAfterPing(database: Database): Promise<number> {
+  await database.ping();
+  const probe = database.db
+    .select({ one: sql<number>`1` })
+    .from(sql`(SELECT 1) AS t`)
+    .where(sql`1 = ${sql.placeholder("x")}`)
+    .prepare("probe");
+  await probe.execute({ x: 1 });
+  const rows = await database.db.execute(sql`SELECT count(*)::int AS n FROM pg_prepared_statements`);
+  return Number((rows as unknown as { n: number }[])[0]?.n);
 }
 
 // PostgreSQL only: there is no PgBouncer in front of SQLite, so on SQLite runs this file has no tests.
@@ -61,6 +76,15 @@ if (TEST_DIALECT === "postgres") {
       expect(bouncer.log()).not.toMatch(/prepared statement|ERROR/i);
     }, 120_000);
   });
+
+  test("named prepared statements: used once PostgreSQL is known to be reached directly, never through PgBouncer", async () => {
+    const pool = { size: 1, connectTimeoutMs: 5000, acquireTimeoutMs: 5000, statementTimeoutMs: 10_000 };
+    const direct = await freshDatabaseConfig();
+    expect(await namedStatementsAfterPing(await openTestDatabase(direct, { pool }))).toBeGreaterThan(0);
+    const bouncer = await startPgBouncer("transaction", 1);
+    const through = await openTestDatabase({ kind: "postgres", url: bouncer.through(direct.url) }, { pool });
+    expect(await namedStatementsAfterPing(through)).toBe(0);
+  }, 60_000);
 
   test("PgBouncer's pool exhausted (query_wait_timeout): 503 SERVICE_UNAVAILABLE with Retry-After, never a 500 or a crash", async () => {
     // One server connection for everyone, and PgBouncer gives up on a waiting client after 1 s.

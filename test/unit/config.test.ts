@@ -142,7 +142,13 @@ writeFileSync(NOT_A_CERTIFICATE, "hello\n");
 describe("configuration: database pool and timeouts, mail delivery", () => {
   test("defaults: 10 connections, bounded waits; opportunistic STARTTLS, system CAs, EHLO from APP_URL, no fallback", () => {
     const config = parseConfig(ROLLOUT_ENV);
-    expect(config.databasePool).toEqual({ size: 10, connectTimeoutMs: 5000, acquireTimeoutMs: 3000, statementTimeoutMs: 5000 });
+    expect(config.databasePool).toEqual({
+      size: 10,
+      connectTimeoutMs: 5000,
+      acquireTimeoutMs: 3000,
+      statementTimeoutMs: 5000,
+      preparedStatements: "auto",
+    });
     expect(config.mail).toMatchObject({ tls: "opportunistic", caCertificates: null, ehloName: "classmatefinder.com", fallbackUrl: null });
     // No real host name in APP_URL: the machine's own name.
     expect(parseConfig({}).mail.ehloName).not.toBe("localhost:5000");
@@ -157,6 +163,7 @@ describe("configuration: database pool and timeouts, mail delivery", () => {
       DATABASE_CONNECT_TIMEOUT: "2s",
       DATABASE_ACQUIRE_TIMEOUT: "500ms",
       DATABASE_STATEMENT_TIMEOUT: "15s",
+      DATABASE_PREPARED_STATEMENTS: "false",
       MAIL_TRANSPORT: "smtp",
       SMTP_URL: "smtp://mail.internal:587",
       SMTP_TLS: "required",
@@ -164,7 +171,13 @@ describe("configuration: database pool and timeouts, mail delivery", () => {
       SMTP_EHLO_NAME: "mailer.classmatefinder.com",
       SMTP_FALLBACK_URL: "smtps://apikey:fallback-secret@smtp.sendgrid.net:465",
     });
-    expect(config.databasePool).toEqual({ size: 25, connectTimeoutMs: 2000, acquireTimeoutMs: 500, statementTimeoutMs: 15000 });
+    expect(config.databasePool).toEqual({
+      size: 25,
+      connectTimeoutMs: 2000,
+      acquireTimeoutMs: 500,
+      statementTimeoutMs: 15000,
+      preparedStatements: "false",
+    });
     expect(config.mail).toMatchObject({ tls: "required", ehloName: "mailer.classmatefinder.com" });
     expect(config.mail.caCertificates).toContain("BEGIN CERTIFICATE");
     expect(config.mail.fallbackUrl).toBe("smtps://apikey:fallback-secret@smtp.sendgrid.net:465");
@@ -177,6 +190,7 @@ describe("configuration: database pool and timeouts, mail delivery", () => {
     [{ DATABASE_CONNECT_TIMEOUT: "5" }, "DATABASE_CONNECT_TIMEOUT"],
     [{ DATABASE_ACQUIRE_TIMEOUT: "10m" }, "DATABASE_ACQUIRE_TIMEOUT"],
     [{ DATABASE_STATEMENT_TIMEOUT: "200s" }, "DATABASE_STATEMENT_TIMEOUT"],
+    [{ DATABASE_PREPARED_STATEMENTS: "yes" }, "DATABASE_PREPARED_STATEMENTS"],
     [{ SMTP_TLS: "yes" }, "SMTP_TLS"],
     [{ SMTP_CA_FILE: "/nonexistent/ca.pem" }, "SMTP_CA_FILE"],
     [{ SMTP_CA_FILE: NOT_A_CERTIFICATE }, "SMTP_CA_FILE"],
