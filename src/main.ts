@@ -6,6 +6,8 @@ import { smokeCommand } from "./cli/smoke";
 import { waitReadyCommand } from "./cli/wait-ready";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
 import { refuseStrayDevelopmentDatabase } from "./config/development-database";
+import { describeError } from "./db/errors";
+import { handleProcessErrors } from "./observability/process-errors";
 import { PROGRAM, VERSION } from "./version";
 
 /** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
@@ -46,10 +48,11 @@ async function main(args: string[]): Promise<number> {
   return run(config);
 }
 
+handleProcessErrors();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    fatal(error instanceof Error ? error.message : String(error));
+    fatal(describeError(error));
     process.exit(1);
   },
 );

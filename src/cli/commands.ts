@@ -1,13 +1,17 @@
 import { existsSync } from "node:fs";
+import type { Logger } from "pino";
 import { createApp } from "../app";
 import { CONFIG_EXIT_CODE, type Config, redactedConfig } from "../config/config";
 import { type Database, openDatabase } from "../db/database";
+import { describeError } from "../db/errors";
 import { inspectDatabase } from "../db/inspect";
 import { deleteExpiredRows } from "../db/maintenance";
 import { applyMigrations, migrationStatus } from "../db/migrate";
+import { DatabaseStartup, StartupRefused } from "../db/startup";
 import { createLogger } from "../logger";
 import { createDatabaseMetrics } from "../observability/database-metrics";
 import { createErrorReporter } from "../observability/error-reporting";
+import { handleProcessErrors } from "../observability/process-errors";
 import { PROGRAM, VERSION } from "../version";
 import { pruneMigrateBackups } from "./backup";
 import { fatal } from "./fatal";
@@ -45,11 +49,11 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 /** Opens the database or explains in one line why it cannot. */
 async function open(config: Config): Promise<Database | null> {
   try {
-    const database = openDatabase(config.database);
+    const database = openDatabase(config.database, { pool: config.databasePool });
     await database.ping();
     return database;
   } catch (error) {
-    process.stderr.write(`${PROGRAM}: cannot open the database: ${(error as Error).message}\n`);
+    process.stderr.write(`${PROGRAM}: cannot open the database: ${describeError(error)}\n`);
     return null;
   }
 }
@@ -80,7 +84,7 @@ async function inspect(config: Config) {
   try {
     return await inspectDatabase(config.database);
   } catch (error) {
-    process.stderr.write(`${PROGRAM}: cannot open the database: ${(error as Error).message}\n`);
+    process.stderr.write(`${PROGRAM}: cannot open the database: ${describeError(error)}\n`);
     return null;
   }
 }
@@ -118,27 +122,50 @@ export async function checkCommand(config: Config): Promise<number> {
   return status.pending.length === 0 ? 0 : 1;
 }
 
-export async function serveCommand(config: Config): Promise<number> {
-  const logger = createLogger(config);
-  const databaseMetrics = createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
-  // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
-  const database = openDatabase(config.database, {
-    onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
-    observer: databaseMetrics.observer,
-  });
+/** A production database lacking a migration: waiting cannot cure it, and systemd must not restart. */
+class MigrationPending extends StartupRefused {
+  constructor(readonly pending: string[]) {
+    super(`the database lacks ${pending.length} migration(s) of this release: run \`${MIGRATE_HINT} first`);
+  }
+}
+
+/**
+ * Production never changes the schema by itself (newer migrations, a rollback, are fine); development
+ * and test apply what is pending.
+ */
+async function prepareSchema(config: Config, database: Database, logger: Logger): Promise<void> {
   if (config.nodeEnv === "production") {
-    // Production never changes the schema by itself; newer migrations (a rollback) are fine.
     const { pending, unknown } = await migrationStatus(database);
-    if (pending.length > 0) {
-      fatal(`the database lacks ${pending.length} migration(s) of this release: run \`${MIGRATE_HINT} first`, { pending }, logger);
-      await database.close();
-      return MIGRATION_PENDING_EXIT_CODE;
-    }
+    if (pending.length > 0) throw new MigrationPending(pending);
     if (unknown.length > 0) logger.warn({ unknown }, "the database has migrations from a newer release (rollback?)");
   } else {
     const applied = await applyMigrations(database);
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
   }
+}
+
+/** The fatal line and exit code of a start that cannot go on: 65 for a missing migration, else 1. */
+function startupFailed(error: unknown, logger: Logger): number {
+  if (error instanceof MigrationPending) {
+    fatal(error.message, { pending: error.pending }, logger);
+    return MIGRATION_PENDING_EXIT_CODE;
+  }
+  fatal(describeError(error), {}, logger);
+  return 1;
+}
+
+export async function serveCommand(config: Config): Promise<number> {
+  const logger = createLogger(config);
+  const databaseMetrics = createDatabaseMetrics({ logger, slowQueryMs: config.slowQueryMs });
+  // LOG_LEVEL=debug: every SQL statement; parameters are never passed to the logger.
+  const rawDatabase = openDatabase(config.database, {
+    onQuery: logger.isLevelEnabled("debug") ? (sql) => logger.debug({ sql }, "sql") : undefined,
+    observer: databaseMetrics.observer,
+    pool: config.databasePool,
+  });
+  // The port opens at once; the database is waited for (503 meanwhile), however late it comes up.
+  const startup = new DatabaseStartup(rawDatabase);
+  const database = startup.database;
   if (config.jwt.generated) logger.warn("JWT_SECRET is not set: using a random secret, tokens die with this process");
   if (config.nodeEnv === "production" && config.mail.transport === "log") {
     logger.warn("MAIL_TRANSPORT=log in production: emails are only written to the log, nobody receives them");
@@ -154,28 +181,58 @@ export async function serveCommand(config: Config): Promise<number> {
   }
 
   const errorReporter = await createErrorReporter(config);
+  handleProcessErrors(logger, errorReporter);
+  const prepare = (db: Database) => prepareSchema(config, db, logger);
+  const closeAll = async () => {
+    await rawDatabase.close();
+    await errorReporter.close();
+  };
+  let ready: boolean;
+  try {
+    // A database that is there is checked before the port opens (a missing migration never serves).
+    ready = await startup.attempt(logger, prepare);
+  } catch (error) {
+    await closeAll();
+    return startupFailed(error, logger);
+  }
   const { app, outbox, inFlight, drain, calibrateHashing } = createApp({ config, database, logger, errorReporter, databaseMetrics });
   if (!listen(app, config, logger)) {
-    await database.close();
-    await errorReporter.close();
+    startup.stop();
+    await closeAll();
     return 1;
   }
-  // Background work starts a moment after the port opens, so that it does not delay the first answers
-  // (a restart in a rollout is judged by its first /health): emails waiting from before the restart go
-  // out a second later, and new ones wake the outbox at once.
-  outbox.start(STARTUP_QUIET_MS);
-  setTimeout(() => calibrateHashing().catch((err) => logger.warn({ err }, "password hash calibration failed")), STARTUP_QUIET_MS).unref();
+  // Background work starts a moment after the port opens (and the database is usable), so that it does
+  // not delay the first answers (a restart in a rollout is judged by its first /health): emails waiting
+  // from before the restart go out a second later, and new ones wake the outbox at once.
   const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
-  const firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
-  const maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
+  let firstCleanUp: ReturnType<typeof setTimeout> | undefined;
+  let maintenance: ReturnType<typeof setInterval> | undefined;
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");
+  setTimeout(() => calibrateHashing().catch((err) => logger.warn({ err }, "password hash calibration failed")), STARTUP_QUIET_MS).unref();
 
-  return stopOnSignal({
+  // The database came up after the port opened, but this release cannot use it (a missing migration).
+  const failedLater = (ready ? Promise.resolve(true) : startup.wait(logger, prepare)).then(
+    (nowReady) => {
+      if (nowReady) {
+        outbox.start(STARTUP_QUIET_MS);
+        firstCleanUp = setTimeout(cleanUp, STARTUP_QUIET_MS);
+        maintenance = setInterval(cleanUp, MAINTENANCE_INTERVAL_MS);
+      }
+      return new Promise<number>(() => {}); // only a signal ends the service from here
+    },
+    async (error: unknown) => {
+      await app.server?.stop(true);
+      await closeAll();
+      return startupFailed(error, logger);
+    },
+  );
+  const stopped = stopOnSignal({
     app,
     logger,
     config,
     drain,
     inFlight,
+    onSignal: () => startup.stop(),
     finish: async () => {
       clearTimeout(firstCleanUp);
       clearInterval(maintenance);
@@ -184,4 +241,5 @@ export async function serveCommand(config: Config): Promise<number> {
       await errorReporter.close();
     },
   });
+  return Promise.race([stopped, failedLater]);
 }

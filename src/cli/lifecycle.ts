@@ -37,6 +37,8 @@ export interface ShutdownDeps {
   config: Config;
   drain: DrainState;
   inFlight: InFlightRequests;
+  /** Called at the first signal, before the drain (stops work that waits to begin, such as a database wait). */
+  onSignal?: () => void;
   /** Everything after the last request: background work, the database, the error reporter. */
   finish: () => Promise<void>;
 }
@@ -58,6 +60,7 @@ export function stopOnSignal(deps: ShutdownDeps): Promise<number> {
         return;
       }
       stopping = true;
+      deps.onSignal?.();
       if (deps.config.shutdownDrainMs > 0) {
         drain.draining = true;
         logger.info({ signal, drainMs: deps.config.shutdownDrainMs }, "draining: /health answers 503, requests are still served");

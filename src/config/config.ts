@@ -1,4 +1,5 @@
-import { availableParallelism } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism, hostname } from "node:os";
 import { OWASP_MINIMUM } from "../auth/password-hasher";
 import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
 import { parseDataSecret, parseJwt } from "./secrets";
@@ -13,6 +14,7 @@ export interface Config {
   port: number;
   host: string;
   database: DatabaseConfig;
+  databasePool: DatabasePool;
   jwt: JwtConfig;
   /** Keys the data at rest (audit emailHash, rate-limit keys, queued email links); see parseDataSecret. */
   dataSecret: { secret: string; fromJwtSecret: boolean };
@@ -21,7 +23,7 @@ export interface Config {
   /** Normalised domain suffixes without a leading dot (`edu`, `ualberta.ca`). */
   universityDomains: string[];
   appUrl: string;
-  mail: { transport: "log" | "smtp"; smtpUrl: string | null; from: string };
+  mail: MailConfig;
   trustProxy: boolean;
   logLevel: LogLevel;
   metricsToken: string | null;
@@ -45,6 +47,32 @@ export interface JwtConfig {
   previousSecrets: string[];
   generated: boolean;
   expiresInSeconds: number;
+}
+
+/** PostgreSQL connections and the bounds on every wait for the database (SQLite ignores them). */
+export interface DatabasePool {
+  size: number;
+  connectTimeoutMs: number;
+  /** The longest a transaction waits for a free connection before 503 SERVICE_UNAVAILABLE. */
+  acquireTimeoutMs: number;
+  /** The longest a connection waits for the server's next byte of an answer before it is dropped. */
+  statementTimeoutMs: number;
+  /** Named prepared statements: `auto` uses them only when no pooler sits in between. */
+  preparedStatements?: "auto" | "true" | "false";
+}
+
+export interface MailConfig {
+  transport: "log" | "smtp";
+  smtpUrl: string | null;
+  from: string;
+  /** `required`: never send in clear (smtp:// must upgrade with STARTTLS). */
+  tls: "opportunistic" | "required";
+  /** PEM certificates trusted for the SMTP servers besides the system's (a private CA). */
+  caCertificates: string | null;
+  /** The name this host gives in EHLO. */
+  ehloName: string;
+  /** A second provider, used while the primary fails. */
+  fallbackUrl: string | null;
 }
 
 export interface PasswordHashing {
@@ -125,21 +153,23 @@ export function parseConfig(env: Env): Config {
   const universityDomains = parseDomains(get("UNIVERSITY_DOMAINS") ?? ".edu");
   const appUrl = parseAppUrl(get("APP_URL"), corsOrigins, port);
   const transport = oneOf("MAIL_TRANSPORT", get("MAIL_TRANSPORT") ?? "log", ["log", "smtp"] as const);
-  const smtpUrl = parseSmtpUrl(get("SMTP_URL"), transport === "smtp");
+  const smtpUrl = parseSmtpUrl("SMTP_URL", get("SMTP_URL"), transport === "smtp");
   const from = get("MAIL_FROM") ?? "ClassmateFinder <no-reply@localhost>";
   if (!/^[^\r\n]*@[^\r\n]*$/.test(from)) throw new ConfigError("MAIL_FROM", "must contain an email address");
+  const mail = parseMailDelivery(get, { transport, smtpUrl, from, appUrl });
 
   return {
     nodeEnv,
     port,
     host,
     database,
+    databasePool: parseDatabasePool(get),
     jwt,
     dataSecret,
     corsOrigins,
     universityDomains,
     appUrl,
-    mail: { transport, smtpUrl, from },
+    mail,
     trustProxy: parseBoolean("TRUST_PROXY", get("TRUST_PROXY"), false),
     logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
     metricsToken: get("METRICS_TOKEN") ?? null,
@@ -221,6 +251,64 @@ function parseBackupsKept(value: string | undefined): number {
     throw new ConfigError("MIGRATE_BACKUPS_KEPT", `must be an integer from 1 to 1000 (got "${value}")`);
   }
   return Number(value);
+}
+
+// --- Database pool and timeouts, mail delivery (TLS, private CA, EHLO name, fallback provider) ---
+
+function parseDatabasePool(get: (name: string) => string | undefined): DatabasePool {
+  const duration = (variable: string, fallback: string) => {
+    const value = get(variable) ?? fallback;
+    const ms = parseDurationMilliseconds(value);
+    if (ms === null || ms > 120_000)
+      throw new ConfigError(variable, `must be a duration such as 500ms or 5s, at most 120s (got "${value}")`);
+    return ms;
+  };
+  const size = get("DATABASE_POOL_SIZE") ?? "10";
+  if (!/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 1000) {
+    throw new ConfigError("DATABASE_POOL_SIZE", `must be an integer from 1 to 1000 (got "${size}")`);
+  }
+  return {
+    size: Number(size),
+    connectTimeoutMs: duration("DATABASE_CONNECT_TIMEOUT", "5s"),
+    acquireTimeoutMs: duration("DATABASE_ACQUIRE_TIMEOUT", "3s"),
+    statementTimeoutMs: duration("DATABASE_STATEMENT_TIMEOUT", "5s"),
+    preparedStatements: oneOf("DATABASE_PREPARED_STATEMENTS", get("DATABASE_PREPARED_STATEMENTS") ?? "auto", [
+      "auto",
+      "true",
+      "false",
+    ] as const),
+  };
+}
+
+function parseMailDelivery(
+  get: (name: string) => string | undefined,
+  base: { transport: MailConfig["transport"]; smtpUrl: string | null; from: string; appUrl: string },
+): MailConfig {
+  const tls = oneOf("SMTP_TLS", get("SMTP_TLS") ?? "opportunistic", ["opportunistic", "required"] as const);
+  const caFile = get("SMTP_CA_FILE");
+  let caCertificates: string | null = null;
+  if (caFile !== undefined) {
+    try {
+      caCertificates = readFileSync(caFile, "utf8");
+    } catch (error) {
+      throw new ConfigError("SMTP_CA_FILE", `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): ${caFile}`);
+    }
+    if (!caCertificates.includes("-----BEGIN CERTIFICATE-----"))
+      throw new ConfigError("SMTP_CA_FILE", `holds no PEM certificate: ${caFile}`);
+  }
+  const ehloName = get("SMTP_EHLO_NAME") ?? defaultEhloName(base.appUrl);
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(ehloName)) {
+    throw new ConfigError("SMTP_EHLO_NAME", `must be a host name such as mail.example.edu (got "${ehloName}")`);
+  }
+  const fallbackUrl = parseSmtpUrl("SMTP_FALLBACK_URL", get("SMTP_FALLBACK_URL"), false);
+  return { ...base, tls, caCertificates, ehloName, fallbackUrl };
+}
+
+/** APP_URL's host when it is a real name, else the machine's host name: what a receiving server can check. */
+function defaultEhloName(appUrl: string): string {
+  const host = new URL(appUrl).hostname;
+  const usable = host.includes(".") && !/^[\d.]+$/.test(host) && !host.startsWith("[") && host !== "localhost";
+  return usable ? host : hostname() || "localhost";
 }
 
 function parseSentryDsn(value: string | undefined): string | null {
@@ -337,9 +425,9 @@ function parseAppUrl(value: string | undefined, corsOrigins: string[], port: num
   return value.replace(/\/+$/, "");
 }
 
-function parseSmtpUrl(value: string | undefined, required: boolean): string | null {
+function parseSmtpUrl(variable: string, value: string | undefined, required: boolean): string | null {
   if (value === undefined) {
-    if (required) throw new ConfigError("SMTP_URL", "is required when MAIL_TRANSPORT=smtp");
+    if (required) throw new ConfigError(variable, "is required when MAIL_TRANSPORT=smtp");
     return null;
   }
   let url: URL | null = null;
@@ -349,7 +437,7 @@ function parseSmtpUrl(value: string | undefined, required: boolean): string | nu
     // reported below, without echoing a URL that may hold a password
   }
   if (!url || !/^smtps?:$/.test(url.protocol) || !url.hostname) {
-    throw new ConfigError("SMTP_URL", "must look like smtp://[user:pass@]host[:port] or smtps://…");
+    throw new ConfigError(variable, "must look like smtp://[user:pass@]host[:port] or smtps://…");
   }
   return value;
 }
@@ -377,7 +465,12 @@ export function redactedConfig(config: Config): Record<string, unknown> {
       expiresInSeconds: config.jwt.expiresInSeconds,
     },
     dataSecret: config.dataSecret.fromJwtSecret ? "(JWT_SECRET)" : "***",
-    mail: { ...config.mail, smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl) },
+    mail: {
+      ...config.mail,
+      smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl),
+      fallbackUrl: config.mail.fallbackUrl && redactUrl(config.mail.fallbackUrl),
+      caCertificates: config.mail.caCertificates ? "(PEM from SMTP_CA_FILE)" : null,
+    },
     metricsToken: config.metricsToken ? "***" : null,
     sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },
   };

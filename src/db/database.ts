@@ -1,6 +1,6 @@
 import type { Logger as DrizzleLogger } from "drizzle-orm/logger";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
-import type { DatabaseConfig } from "../config/config";
+import type { DatabaseConfig, DatabasePool } from "../config/config";
 import type * as postgresTables from "./schema.postgres";
 
 export type Tables = typeof postgresTables;
@@ -49,6 +49,8 @@ export interface OpenOptions {
   /** Receives each SQL statement (parameters are never passed on). */
   onQuery?: (statement: string) => void;
   observer?: QueryObserver;
+  /** PostgreSQL: pool size and timeouts (DATABASE_POOL_SIZE …); the defaults otherwise. */
+  pool?: DatabasePool;
 }
 
 export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Database {
@@ -58,7 +60,7 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   // Only the driver in use is loaded: the other one's modules would only slow the start down.
   return config.kind === "sqlite"
     ? (require("./sqlite") as typeof import("./sqlite")).openSqlite(config.path, logger, options.observer)
-    : (require("./postgres") as typeof import("./postgres")).openPostgres(config.url, logger, options.observer);
+    : (require("./postgres") as typeof import("./postgres")).openPostgres(config.url, logger, options.pool, options.observer);
 }
 
 /** True when `error` (or what it wraps) is a unique-constraint violation, in either dialect. */

@@ -44,3 +44,9 @@ export class ApiError extends Error {
 }
 
 export const validationError = (details: FieldProblem[]) => new ApiError(400, "VALIDATION_ERROR", "The request is not valid.", details);
+
+/** The database cannot be reached (down, hanging, pool exhausted, not ready yet): nothing was done. */
+export const serviceUnavailable = () =>
+  new ApiError(503, "SERVICE_UNAVAILABLE", "The service cannot reach its database right now. Please try again in a moment.", undefined, {
+    "Retry-After": "2",
+  });

@@ -1,9 +1,10 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "pino";
 import { FIELD_MESSAGES } from "../auth/input";
+import { describeError, isDatabaseUnavailable } from "../db/errors";
 import { type RequestLine, requestLineWriter } from "../logger";
 import type { ErrorReporter } from "../observability/error-reporting";
-import { ApiError, type ErrorBody, type FieldProblem } from "./errors";
+import { ApiError, type ErrorBody, type FieldProblem, serviceUnavailable } from "./errors";
 import { readJsonBody } from "./request-body";
 import { beginRequest, requestInfo } from "./request-context";
 
@@ -103,6 +104,14 @@ export function httpPlugin(options: {
         return apiError.toBody();
       }
       const reqId = requestInfo(request)?.id;
+      // The database is down, hanging or exhausted: the client may retry; not a bug to report.
+      if (isDatabaseUnavailable(error)) {
+        options.logger.warn({ reqId, reason: describeError(error) }, "database unavailable: answered 503");
+        const unavailable = serviceUnavailable();
+        Object.assign(set.headers, unavailable.headers);
+        set.status = 503;
+        return unavailable.toBody();
+      }
       options.logger.error({ err: error, reqId }, "unhandled error");
       options.errorReporter.capture(error, { where: "http", reqId });
       set.status = 500;

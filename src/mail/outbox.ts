@@ -4,6 +4,7 @@ import type { Keys } from "../auth/keys";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
+import { describeError, isDatabaseUnavailable } from "../db/errors";
 import { renderEmail } from "./templates";
 import type { EmailKind, MailTransport } from "./types";
 
@@ -129,8 +130,13 @@ export class OutboxWorker {
     try {
       claimed = await this.deliverDue();
     } catch (error) {
-      this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
-      this.deps.onCrash?.(error);
+      // The database being away is an outage, not a bug: the emails wait, the next round tries again.
+      if (isDatabaseUnavailable(error)) {
+        this.deps.logger.warn({ reason: describeError(error) }, "email outbox: database unavailable, will retry");
+      } else {
+        this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
+        this.deps.onCrash?.(error);
+      }
     }
     // A full batch means more may be due: go on at once.
     if (!this.stopped && !this.timer) this.schedule(claimed === BATCH_SIZE ? 0 : (this.deps.pollIntervalMs ?? 1000));
@@ -202,11 +208,23 @@ export class OutboxWorker {
         link,
         lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
       });
+      const startedAt = performance.now();
       try {
-        await transport.send(message);
+        const outcome = await transport.send(message);
         // Delivered: forget the link, so no table holds a usable token any more.
         await finish({ status: "sent", ...forgotten, sentAt: clock.now(), lockedUntil: null, lastError: null });
         this.deps.onResult?.(kind, "sent", row.createdAt);
+        // No address, no link: which email, which attempt, how long, through which provider.
+        logger.info(
+          {
+            emailId: row.id,
+            kind,
+            attempt: row.attempts,
+            durationMs: Math.round(performance.now() - startedAt),
+            via: outcome?.via ?? transport.name,
+          },
+          "email delivered",
+        );
       } catch (error) {
         const now = clock.now();
         // A mail server's refusal often quotes the recipient: the row and the log keep no address.

@@ -11,9 +11,15 @@ export interface EmailMessage {
   link: string;
 }
 
+/** Which provider took the message (for the delivery log line). */
+export interface SendOutcome {
+  via: string;
+}
+
 /** Hands one message to the outside world; throws when it was not accepted (the outbox retries). */
 export interface MailTransport {
   readonly name: "log" | "smtp";
-  send(message: EmailMessage): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a transport that names no provider returns nothing
+  send(message: EmailMessage): Promise<SendOutcome | void>;
   close?(): Promise<void>;
 }

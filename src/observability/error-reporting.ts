@@ -13,17 +13,9 @@ export interface ErrorReporter {
 export const noErrorReporter: ErrorReporter = { capture: () => {}, close: async () => {} };
 
 // Only integrations that report errors; none that wraps servers, fetch or the console (they would
-// collect request data, which we never want to send).
-const KEPT_INTEGRATIONS = new Set([
-  "InboundFilters",
-  "EventFilters",
-  "FunctionToString",
-  "LinkedErrors",
-  "Dedupe",
-  "OnUncaughtException",
-  "OnUnhandledRejection",
-  "NodeContext",
-]);
+// collect request data, which we never want to send). Uncaught exceptions and unhandled rejections are
+// reported by our own process handlers (observability/process-errors.ts), which log them as JSON first.
+const KEPT_INTEGRATIONS = new Set(["InboundFilters", "EventFilters", "FunctionToString", "LinkedErrors", "Dedupe", "NodeContext"]);
 const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
 const scrubText = (text: string | undefined) => withoutQueryParameters(text)?.replace(EMAIL, "[email]");
 

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError, parseConfig, redactedConfig } from "../../src/config/config";
 import { parseDurationSeconds } from "../../src/config/duration";
 
@@ -199,5 +202,72 @@ describe("DATABASE_SLOW_QUERY", () => {
   test.each(["fast", "0ms", "10m", "601s"])("refuses %p, naming the variable", (value) => {
     const error = errorFor({ DATABASE_SLOW_QUERY: value });
     expect(error.variable).toBe("DATABASE_SLOW_QUERY");
+  });
+});
+
+const NOT_A_CERTIFICATE = join(mkdtempSync(join(tmpdir(), "cmf-config-")), "not-a-ca.pem");
+writeFileSync(NOT_A_CERTIFICATE, "hello\n");
+
+describe("configuration: database pool and timeouts, mail delivery", () => {
+  test("defaults: 10 connections, bounded waits; opportunistic STARTTLS, system CAs, EHLO from APP_URL, no fallback", () => {
+    const config = parseConfig(ROLLOUT_ENV);
+    expect(config.databasePool).toEqual({
+      size: 10,
+      connectTimeoutMs: 5000,
+      acquireTimeoutMs: 3000,
+      statementTimeoutMs: 5000,
+      preparedStatements: "auto",
+    });
+    expect(config.mail).toMatchObject({ tls: "opportunistic", caCertificates: null, ehloName: "classmatefinder.com", fallbackUrl: null });
+    // No real host name in APP_URL: the machine's own name.
+    expect(parseConfig({}).mail.ehloName).not.toBe("localhost:5000");
+  });
+
+  test("each can be set", () => {
+    const caFile = join(mkdtempSync(join(tmpdir(), "cmf-config-")), "ca.pem");
+    writeFileSync(caFile, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    const config = parseConfig({
+      ...ROLLOUT_ENV,
+      DATABASE_POOL_SIZE: "25",
+      DATABASE_CONNECT_TIMEOUT: "2s",
+      DATABASE_ACQUIRE_TIMEOUT: "500ms",
+      DATABASE_STATEMENT_TIMEOUT: "15s",
+      DATABASE_PREPARED_STATEMENTS: "false",
+      MAIL_TRANSPORT: "smtp",
+      SMTP_URL: "smtp://mail.internal:587",
+      SMTP_TLS: "required",
+      SMTP_CA_FILE: caFile,
+      SMTP_EHLO_NAME: "mailer.classmatefinder.com",
+      SMTP_FALLBACK_URL: "smtps://apikey:fallback-secret@smtp.sendgrid.net:465",
+    });
+    expect(config.databasePool).toEqual({
+      size: 25,
+      connectTimeoutMs: 2000,
+      acquireTimeoutMs: 500,
+      statementTimeoutMs: 15000,
+      preparedStatements: "false",
+    });
+    expect(config.mail).toMatchObject({ tls: "required", ehloName: "mailer.classmatefinder.com" });
+    expect(config.mail.caCertificates).toContain("BEGIN CERTIFICATE");
+    expect(config.mail.fallbackUrl).toBe("smtps://apikey:fallback-secret@smtp.sendgrid.net:465");
+    expect(JSON.stringify(redactedConfig(config))).not.toContain("fallback-secret");
+  });
+
+  test.each([
+    [{ DATABASE_POOL_SIZE: "0" }, "DATABASE_POOL_SIZE"],
+    [{ DATABASE_POOL_SIZE: "ten" }, "DATABASE_POOL_SIZE"],
+    [{ DATABASE_CONNECT_TIMEOUT: "5" }, "DATABASE_CONNECT_TIMEOUT"],
+    [{ DATABASE_ACQUIRE_TIMEOUT: "10m" }, "DATABASE_ACQUIRE_TIMEOUT"],
+    [{ DATABASE_STATEMENT_TIMEOUT: "200s" }, "DATABASE_STATEMENT_TIMEOUT"],
+    [{ DATABASE_PREPARED_STATEMENTS: "yes" }, "DATABASE_PREPARED_STATEMENTS"],
+    [{ SMTP_TLS: "yes" }, "SMTP_TLS"],
+    [{ SMTP_CA_FILE: "/nonexistent/ca.pem" }, "SMTP_CA_FILE"],
+    [{ SMTP_CA_FILE: NOT_A_CERTIFICATE }, "SMTP_CA_FILE"],
+    [{ SMTP_EHLO_NAME: "not a host" }, "SMTP_EHLO_NAME"],
+    [{ SMTP_FALLBACK_URL: "http://u:fallback-pass@mail" }, "SMTP_FALLBACK_URL"],
+  ])("refuses %j, naming %s", (override, variable) => {
+    const error = errorFor({ ...ROLLOUT_ENV, ...override });
+    expect(error.variable).toBe(variable);
+    expect(error.message).not.toContain("fallback-pass");
   });
 });
