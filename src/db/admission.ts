@@ -9,6 +9,11 @@ export class Admission {
   private running = 0;
   private readonly waiting: Array<{ admit: () => void }> = [];
 
+  /** Work waiting in line (for the pool's waiting gauge). */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   constructor(
     private readonly slots: number,
     private readonly timeoutMs: number,

@@ -43,6 +43,8 @@ export interface QueryObserver {
   transaction(): (error?: unknown) => void;
   /** The most connections the pool holds (PostgreSQL). */
   poolSize?(connections: number): void;
+  /** Reads how much work waits in line before it reaches the driver (PostgreSQL's bounded admission). */
+  admissionQueue?(read: () => number): void;
 }
 
 export interface OpenOptions {

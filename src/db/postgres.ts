@@ -45,9 +45,10 @@ function clientOptions(pool: DatabasePool): postgres.Options<Record<string, neve
  * than connections. Its own queue has no bound, and a failed connection attempt fails only the one
  * query it was opened for: during an outage the queue drained one query per connect timeout.
  */
-function admitted(current: () => postgres.Sql, pool: DatabasePool): postgres.Sql {
+function admitted(current: () => postgres.Sql, pool: DatabasePool, observer?: QueryObserver): postgres.Sql {
   const queries = new Admission(pool.size, pool.acquireTimeoutMs);
   const transactions = new Admission(Math.max(1, pool.size - 1), pool.acquireTimeoutMs);
+  observer?.admissionQueue?.(() => queries.queued + transactions.queued);
   const unsafe = (query: string, params?: unknown[], options?: unknown) => {
     let values = false;
     const run = () =>
@@ -137,7 +138,7 @@ export function openPostgres(
     return detection;
   };
   // Schema changes may legitimately take longer than any statement bound: their own connection (below).
-  const db = drizzle({ client: admitted(() => observed, pool), schema: postgresTables, logger });
+  const db = drizzle({ client: admitted(() => observed, pool, observer), schema: postgresTables, logger });
   return {
     kind: "postgres",
     db,

@@ -67,6 +67,8 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
   let poolSize: number | null = null;
   /** Statements outside a transaction and transactions in progress: each holds (or waits for) a connection. */
   let holders = 0;
+  /** Work held back before the driver (the pool's bounded admission, PostgreSQL). */
+  let admissionQueue = () => 0;
 
   /** A statement's error that fails its transaction too is one failure, not two. */
   const counted = new WeakSet<object>();
@@ -110,6 +112,9 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
     poolSize(connections) {
       poolSize = connections;
     },
+    admissionQueue(read) {
+      admissionQueue = read;
+    },
   };
 
   const pool = (name: string, help: string, value: (size: number) => number) =>
@@ -121,8 +126,10 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
       Math.min(holders, size),
     ),
     pool("db_pool_connections_max", "Connections the pool may open (DATABASE_POOL_SIZE; PostgreSQL)", (size) => size),
-    pool("db_pool_waiting", "Statements and transactions waiting for a pool connection (PostgreSQL)", (size) =>
-      Math.max(0, holders - size),
+    pool(
+      "db_pool_waiting",
+      "Statements and transactions waiting for a pool connection (PostgreSQL)",
+      (size) => Math.max(0, holders - size) + admissionQueue(),
     ),
   ];
   return { observer, metrics };

@@ -151,8 +151,11 @@ class Cleanup {
 
 /** The environment of the service: production, everything it needs and nothing inherited by accident. */
 function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
-  const passwordHash = Object.entries(process.env).filter(
-    (entry): entry is [string, string] => entry[0].startsWith("PASSWORD_HASH_") && entry[1] !== undefined,
+  // Knobs a run may vary (e.g. DATABASE_PREPARED_STATEMENTS=false: the cost of unnamed statements on /me).
+  const passedThrough = Object.entries(process.env).filter(
+    (entry): entry is [string, string] =>
+      (entry[0].startsWith("PASSWORD_HASH_") || entry[0] === "DATABASE_PREPARED_STATEMENTS" || entry[0] === "DATABASE_POOL_SIZE") &&
+      entry[1] !== undefined,
   );
   return {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -172,7 +175,9 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     RATE_LIMIT_EMAIL_REQUESTS_CLIENT: UNLIMITED,
     // The overload scenarios give each request its client address in X-Forwarded-For.
     TRUST_PROXY: "true",
-    ...Object.fromEntries(passwordHash),
+    // Stopping between scenarios need not wait out a load balancer's drain.
+    SHUTDOWN_DRAIN: "0",
+    ...Object.fromEntries(passedThrough),
   };
 }
 
@@ -434,7 +439,7 @@ async function measureHashRates(settings: Settings): Promise<BenchResults["hashR
 
 function benchCommand(): string {
   const assignments = Object.entries(process.env)
-    .filter(([name]) => name.startsWith("BENCH_") || name.startsWith("PASSWORD_HASH_"))
+    .filter(([name]) => name.startsWith("BENCH_") || name.startsWith("PASSWORD_HASH_") || name.startsWith("DATABASE_P"))
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, value]) => `${name}=${value}`);
   return [...assignments, "bun run bench"].join(" ");

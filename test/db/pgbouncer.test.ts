@@ -15,7 +15,7 @@ async function directCounts(url: string) {
     const [row] = await sql<{ users: number; verified: number; pending: number; sent: number }[]>`
       SELECT (SELECT count(*)::int FROM users) AS users,
              (SELECT count(*)::int FROM users WHERE email_verified_at IS NOT NULL) AS verified,
-             (SELECT count(*)::int FROM email_outbox WHERE status = 'pending') AS pending,
+             (SELECT count(*)::int FROM email_outbox WHERE status IN ('queued', 'pending')) AS pending,
              (SELECT count(*)::int FROM email_outbox WHERE status = 'sent') AS sent`;
     return row;
   } finally {

@@ -181,7 +181,7 @@ describe("SMTP in production", () => {
     await app.outbox.deliverDue();
     expect(server.received).toHaveLength(0);
     const row = await app.outboxRow();
-    expect(row).toMatchObject({ status: "pending", attempts: 2 });
+    expect(row).toMatchObject({ status: "queued", attempts: 2 }); // still waiting (sealed), not sent
     expect(row?.lastError).toMatch(/TLS/i);
     expect(app.logs().filter((entry) => entry.msg === "email outbox: send failed, will retry")).toHaveLength(2);
   });
