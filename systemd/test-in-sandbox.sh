@@ -175,7 +175,9 @@ check "install.sh run --instance 5001 check: the instance's own env file is read
 check "nginx accepts deploy/nginx/classmatefinder.conf (nginx -t) and reloads" sh_in "nginx -t && systemctl reload nginx"
 check "through nginx over TLS: /health ok, X-Request-Id passed through" sh_in \
   "curl -fsSk -m 5 https://127.0.0.1/health | grep -q ok && curl -sSk -m 5 -D - -o /dev/null -H 'X-Request-Id: through-nginx-1' https://127.0.0.1/health/live | grep -qi 'x-request-id: through-nginx-1'"
-check "plain HTTP on port 80 redirects to HTTPS" sh_in "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1/health | grep -q 301"
+# `systemctl reload nginx` returns before every old worker has let go of port 80: ask a few times.
+check "plain HTTP on port 80 redirects to HTTPS" sh_in \
+  "for i in 1 2 3 4 5 6; do c=\$(curl -sS -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1/health); [ \"\$c\" = 301 ] && exit 0; sleep 0.5; done; echo \"port 80 answered \$c\" >&2; exit 1"
 inside sh -c 'cat > /root/cmf/client-loop.sh; chmod +x /root/cmf/client-loop.sh' <<'LOOP'
 #!/bin/sh
 # Requests through nginx until /run/loop.stop exists: one line per request, "<status> <method> <url>".
