@@ -92,10 +92,21 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
     }
   };
 
+  // The service's statements are a small fixed set: each is classified once, not at every execution.
+  const operations = new Map<string, ReturnType<typeof operationOf>>();
+  const operation = (statement: string) => {
+    let known = operations.get(statement);
+    if (known === undefined) {
+      known = operationOf(statement);
+      if (operations.size < 1000) operations.set(statement, known);
+    }
+    return known;
+  };
+
   const observer: QueryObserver = {
     query(statement, inTransaction) {
       if (!inTransaction) holders++;
-      const done = finish(operationOf(statement), statement, performance.now());
+      const done = finish(operation(statement), statement, performance.now());
       return (error) => {
         if (!inTransaction) holders--;
         done(error);

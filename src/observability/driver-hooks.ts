@@ -84,25 +84,25 @@ export function observeSqlite(client: SqliteClient, observer: QueryObserver): Sq
       const value = Reflect.get(target, property, target);
       if (property !== "prepare" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
       return (statement: string, ...rest: unknown[]) => {
-        const prepared = value.call(target, statement, ...rest) as object;
-        return new Proxy(prepared, {
-          get(inner, method) {
-            const member = Reflect.get(inner, method, inner);
-            if (typeof member !== "function") return member;
-            if (!STATEMENT_METHODS.has(String(method))) return member.bind(inner);
-            return (...params: unknown[]) => {
-              const done = observer.query(statement, false);
-              try {
-                const result = member.apply(inner, params);
-                done();
-                return result;
-              } catch (error) {
-                done(error);
-                throw error;
-              }
-            };
-          },
-        });
+        const prepared = value.call(target, statement, ...rest) as Record<string, unknown>;
+        // The executing methods are replaced on the statement itself, once: a Proxy's trap on every
+        // property access cost /api/auth/me (one prepared statement per request) about a tenth of its rate.
+        for (const method of STATEMENT_METHODS) {
+          const member = prepared[method];
+          if (typeof member !== "function") continue;
+          prepared[method] = (...params: unknown[]) => {
+            const done = observer.query(statement, false);
+            try {
+              const result = member.apply(prepared, params);
+              done();
+              return result;
+            } catch (error) {
+              done(error);
+              throw error;
+            }
+          };
+        }
+        return prepared;
       };
     },
   });
