@@ -13,6 +13,9 @@ import type { PasswordHasher } from "./password-hasher";
 import { normalizePassword } from "./password-policy";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
+/** How long an answer of 503 SERVICE_BUSY that did not wait in line is held (see withHashSlot). */
+const SHED_HOLD_MS = 25;
+
 export interface AuthDeps {
   config: Config;
   database: Database;
@@ -55,8 +58,12 @@ export class AuthRules {
    * to a hash runs inside the slot too, so a turned-away request has cost nothing but its wait.
    */
   protected withHashSlot<T>(context: RequestContext, account: string, work: () => Promise<T>): Promise<T> {
-    return this.deps.hashGate.run({ client: context.clientAddress, account }, work).catch((error) => {
-      throw error instanceof HashGateBusyError ? new AuthError("SERVICE_BUSY", { retryAfterSeconds: error.retryAfterSeconds }) : error;
+    return this.deps.hashGate.run({ client: context.clientAddress, account }, work).catch(async (error) => {
+      if (!(error instanceof HashGateBusyError)) throw error;
+      // Turned away without waiting: held a moment, so that a client retrying in a loop (ignoring
+      // Retry-After) cannot spend the CPU the hashes need on a stream of 503s. Still a fast answer.
+      if (error.reason !== "fair_share") await Bun.sleep(SHED_HOLD_MS);
+      throw new AuthError("SERVICE_BUSY", { retryAfterSeconds: error.retryAfterSeconds });
     });
   }
 

@@ -20,8 +20,10 @@ class Mutex {
 export function openSqlite(path: string, logger: DrizzleLogger | undefined, observer?: QueryObserver): Database {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const client = new SqliteClient(path, { create: true, strict: true });
-  client.run("PRAGMA journal_mode = WAL");
+  // The wait first: switching a file to WAL needs its lock, which another process may hold for a moment
+  // (two instances starting on a restored backup, a `backup` or `migrate` beside the service).
   client.run("PRAGMA busy_timeout = 5000");
+  client.run("PRAGMA journal_mode = WAL");
   client.run("PRAGMA foreign_keys = ON");
   // Freed pages (a delivered link, a replaced account) are overwritten with zeros, not left to be carved.
   client.run("PRAGMA secure_delete = ON");
