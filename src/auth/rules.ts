@@ -45,6 +45,8 @@ export const accountLoginKey = (email: string) => `login:account:${email}`;
 /** What the capabilities (accounts, sessions, passwords) share: lookups, limits, hashing slots, events. */
 export class AuthRules {
   private readonly pending = new Set<Promise<void>>();
+  /** Prepared on first use (the tables exist only after `migrate`): built once, not on every login. */
+  private userLookups: ReturnType<typeof prepareUserLookups> | undefined;
 
   constructor(protected readonly deps: AuthDeps) {}
 
@@ -101,21 +103,13 @@ export class AuthRules {
   }
 
   protected findUserByEmail(email: string): Promise<UserRow | undefined> {
-    const { users } = this.tables;
-    return this.deps.database.db
-      .select()
-      .from(users)
-      .where(eq(users.email, email))
-      .then((rows) => rows[0]);
+    this.userLookups ??= prepareUserLookups(this.deps.database);
+    return this.userLookups.byEmail.execute({ email }).then((rows) => rows[0]);
   }
 
   protected findUserById(id: string): Promise<UserRow | undefined> {
-    const { users } = this.tables;
-    return this.deps.database.db
-      .select()
-      .from(users)
-      .where(eq(users.id, id))
-      .then((rows) => rows[0]);
+    this.userLookups ??= prepareUserLookups(this.deps.database);
+    return this.userLookups.byId.execute({ id }).then((rows) => rows[0]);
   }
 
   /** Serialises per-account email decisions (throttle count + insert) by locking the user's row. */
@@ -151,4 +145,19 @@ export class AuthRules {
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.all(this.pending);
   }
+}
+
+function prepareUserLookups({ db, tables: { users } }: Database) {
+  return {
+    byEmail: db
+      .select()
+      .from(users)
+      .where(eq(users.email, sql.placeholder("email")))
+      .prepare("user_by_email"),
+    byId: db
+      .select()
+      .from(users)
+      .where(eq(users.id, sql.placeholder("id")))
+      .prepare("user_by_id"),
+  };
 }

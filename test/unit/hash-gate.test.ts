@@ -56,6 +56,7 @@ function harness(options: Partial<HashGateOptions> = {}) {
       time += ms;
       running.shift()?.finish();
       await settle();
+      await settle(); // the finished job's caller resumes once the next in line has started
     },
     get now() {
       return time;
@@ -129,6 +130,26 @@ describe("HashGate: bursts are queued and served", () => {
     await expect(gate.run({ client: "a" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
     expect(await gate.run({ client: "a" }, async () => 1)).toBe(1);
     expect(gate.load).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe("HashGate: the slot is handed over before the caller goes on", () => {
+  test("the next in line starts its work before the finished job's caller resumes (the hashing thread is not left idle)", async () => {
+    const gate = new HashGate({ concurrency: 1, queueTimeoutMs: 3_000, overloadWaitMs: 200, initialHashMs: 100 });
+    const order: string[] = [];
+    let finishFirst = () => {};
+    const first = gate
+      .run({ client: "a" }, () => new Promise<void>((finish) => (finishFirst = finish)))
+      .then(() => order.push("first's caller resumes"));
+    const second = gate.run({ client: "b" }, async () => {
+      order.push("second starts");
+      await Promise.resolve(); // a statement or two before its hash
+      order.push("second reaches its hash");
+    });
+    await settle();
+    finishFirst();
+    await Promise.all([first, second]);
+    expect(order).toEqual(["second starts", "second reaches its hash", "first's caller resumes"]);
   });
 });
 
