@@ -1,6 +1,8 @@
 /**
  * The overload scenarios of `bun run bench` (issue 12), each against the isolated hash rate measured
- * right before it on the service's CPU:
+ * on the service's CPU right before it and right after it (the mean: this machine's hash rate drifts by
+ * several per cent from minute to minute, as much as the margins the targets leave; the arrival rates
+ * are set from the measurement before):
  *  - lecture-hall burst: 50 registrations from 50 client addresses at once, then 50 logins at once;
  *  - campus peak: logins arriving open-loop (Poisson) at 0.9 × the hash rate;
  *  - flood: 3 × the hash rate of logins from one address, ordinary logins from 40 others beside it,
@@ -36,14 +38,19 @@ export interface OverloadTarget {
   durationMs: number;
 }
 
-export interface LectureHallRun {
+/** The isolated hash rate before and after a scenario, and their mean (what its targets are judged by). */
+export interface Measured {
   hashRate: number;
+  hashRateBefore: number;
+  hashRateAfter: number;
+}
+
+export interface LectureHallRun extends Measured {
   register: TimedAnswer[];
   login: TimedAnswer[];
 }
 
-export interface OpenLoopRun {
-  hashRate: number;
+export interface OpenLoopRun extends Measured {
   durationMs: number;
   answers: TimedAnswer[];
 }
@@ -58,14 +65,14 @@ export interface OverloadRun {
   flood: FloodRun;
 }
 
-const login = (account: number, password: string, address: string) => ({
+const loginAs = (email: string, password: string, address: string) => ({
   path: "/api/auth/login",
-  body: { email: `bench${account}@mit.edu`, password },
+  body: { email, password },
   headers: { "x-forwarded-for": address },
 });
+const login = (account: number, password: string, address: string) => loginAs(`bench${account}@mit.edu`, password, address);
 
-async function lectureHall(target: OverloadTarget): Promise<LectureHallRun> {
-  const hashRate = await target.measureHashRate();
+async function lectureHall(target: OverloadTarget) {
   progress(`${target.database}: lecture-hall burst (${LECTURE_HALL_STUDENTS} registrations, then ${LECTURE_HALL_STUDENTS} logins)`);
   const prefix = `h${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
   const students = Array.from({ length: LECTURE_HALL_STUDENTS }, (_, index) => ({
@@ -85,11 +92,12 @@ async function lectureHall(target: OverloadTarget): Promise<LectureHallRun> {
   await target.verifyPending();
   await target.settle();
   const login = await all(({ email, headers }) => ({ path: "/api/auth/login", body: { email, password: target.password }, headers }));
-  return { hashRate, register, login };
+  // The students who got their account: the flood's "others" log in as them.
+  const accounts = students.filter((_, index) => register[index]?.status === 201).map((student) => student.email);
+  return { register, login, accounts };
 }
 
-async function campusPeak(target: OverloadTarget): Promise<OpenLoopRun> {
-  const hashRate = await target.measureHashRate();
+async function campusPeak(target: OverloadTarget, hashRate: number) {
   const rate = CAMPUS_PEAK_LOAD * hashRate;
   progress(`${target.database}: campus peak (${rate.toFixed(1)} logins/s, open-loop, ${target.durationMs / 1000} s)`);
   const answers = await openLoop(
@@ -103,38 +111,54 @@ async function campusPeak(target: OverloadTarget): Promise<OpenLoopRun> {
     ],
     target.durationMs,
   );
-  return { hashRate, durationMs: target.durationMs, answers };
+  return { durationMs: target.durationMs, answers };
 }
 
-async function flood(target: OverloadTarget): Promise<FloodRun> {
-  const hashRate = await target.measureHashRate();
+/**
+ * The flood logs in to the seeded accounts from one address; the others are students, each with an
+ * account and an address of their own (the lecture hall's): one student's two logins seldom wait at once.
+ */
+async function flood(target: OverloadTarget, hashRate: number, students: string[]) {
   progress(`${target.database}: flood (${(FLOOD_LOAD * hashRate).toFixed(1)} logins/s from one address, ${target.durationMs / 1000} s)`);
-  // The flood and the others use separate halves of the seeded accounts.
-  const half = Math.max(1, Math.floor(target.seededAccounts / 2));
+  if (students.length === 0) throw new Error("flood: the lecture hall registered no account for the others to log in to");
+  const others = Math.min(FLOOD_OTHER_ADDRESSES, students.length);
   resetPeakMemory(target.pid);
   const answers = await openLoop(
     target.baseUrl,
     [
-      { name: "flood", ratePerSecond: FLOOD_LOAD * hashRate, request: (n) => login((n % half) + 1, target.password, "10.66.0.1") },
+      {
+        name: "flood",
+        ratePerSecond: FLOOD_LOAD * hashRate,
+        request: (n) => login((n % target.seededAccounts) + 1, target.password, "10.66.0.1"),
+      },
       {
         name: "others",
         ratePerSecond: FLOOD_OTHERS_LOAD * hashRate,
-        request: (n) => login(half + (n % half) + 1, target.password, `10.14.0.${(n % FLOOD_OTHER_ADDRESSES) + 1}`),
+        request: (n) => loginAs(students[n % others] as string, target.password, `10.14.0.${(n % others) + 1}`),
       },
       { name: "health", ratePerSecond: HEALTH_PROBES_PER_SECOND, request: () => ({ path: "/health" }) },
     ],
     target.durationMs,
   );
-  return { hashRate, durationMs: target.durationMs, answers, peakRssBytes: memoryBytes(target.pid, "VmHWM") };
+  return { durationMs: target.durationMs, answers, peakRssBytes: memoryBytes(target.pid, "VmHWM") };
+}
+
+/** Runs a scenario between two measurements of the isolated hash rate. */
+async function bracketed<T>(target: OverloadTarget, scenario: (hashRateBefore: number) => Promise<T>): Promise<T & Measured> {
+  const hashRateBefore = await target.measureHashRate();
+  const result = await scenario(hashRateBefore);
+  await target.settle();
+  const hashRateAfter = await target.measureHashRate();
+  return { ...result, hashRate: (hashRateBefore + hashRateAfter) / 2, hashRateBefore, hashRateAfter };
 }
 
 export async function runOverloadScenarios(target: OverloadTarget): Promise<OverloadRun> {
   await target.settle();
-  const hall = await lectureHall(target);
+  const hall = await bracketed(target, () => lectureHall(target));
   await target.settle();
-  const peak = await campusPeak(target);
+  const peak = await bracketed(target, (rate) => campusPeak(target, rate));
   await target.settle();
-  const flooded = await flood(target);
+  const flooded = await bracketed(target, (rate) => flood(target, rate, hall.accounts));
   await target.settle();
   return { lectureHall: hall, campusPeak: peak, flood: flooded };
 }

@@ -92,7 +92,7 @@ describe("sustained overload (password hashing)", () => {
     const slow = controllableHasher();
     const app = await createTestApp({
       hasher: slow.hasher,
-      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "", TRUST_PROXY: "true", RATE_LIMIT_LOGIN_ACCOUNT: "1/15m" },
+      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "3s", TRUST_PROXY: "true", RATE_LIMIT_LOGIN_ACCOUNT: "1/15m" },
     });
     slow.useClock(app.clock);
     const holder = await app.registerUser();
