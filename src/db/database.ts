@@ -39,6 +39,12 @@ export interface Database {
 export interface QueryObserver {
   /** A statement was handed to the driver; the returned function is called once it has finished or failed. */
   query(statement: string, inTransaction: boolean): (error?: unknown) => void;
+  /**
+   * For a driver that runs each statement synchronously (SQLite): what records one execution of
+   * `statement` that took `milliseconds`, resolved once per prepared statement so each execution costs
+   * two clock reads and a bucket increment.
+   */
+  statementTimer(statement: string): (milliseconds: number, error?: unknown) => void;
   /** A transaction began (PostgreSQL); the returned function is called once it has committed or failed. */
   transaction(): (error?: unknown) => void;
   /** The most connections the pool holds (PostgreSQL). */

@@ -80,16 +80,16 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
     errors.inc({ kind: databaseErrorKind(error) });
   };
 
+  const slowQuery = (operation: string, statement: string, milliseconds: number, error: unknown) =>
+    options.logger.warn(
+      { operation, durationMs: Math.round(milliseconds), sql: statement.slice(0, 1000), failed: error !== undefined },
+      "slow query",
+    );
   const finish = (operation: string, statement: string, started: number) => (error?: unknown) => {
-    const seconds = (performance.now() - started) / 1000;
-    durations.observe({ operation }, seconds);
+    const milliseconds = performance.now() - started;
+    durations.observe({ operation }, milliseconds / 1000);
     if (error !== undefined) countError(error);
-    if (seconds * 1000 >= options.slowQueryMs) {
-      options.logger.warn(
-        { operation, durationMs: Math.round(seconds * 1000), sql: statement.slice(0, 1000), failed: error !== undefined },
-        "slow query",
-      );
-    }
+    if (milliseconds >= options.slowQueryMs) slowQuery(operation, statement, milliseconds, error);
   };
 
   // The service's statements are a small fixed set: each is classified once, not at every execution.
@@ -104,6 +104,15 @@ export function createDatabaseMetrics(options: { logger: Logger; slowQueryMs: nu
   };
 
   const observer: QueryObserver = {
+    statementTimer(statement) {
+      const label = operation(statement);
+      const series = durations.seriesFor({ operation: label });
+      return (milliseconds, error) => {
+        durations.observeSeries(series, milliseconds / 1000);
+        if (error !== undefined) countError(error);
+        if (milliseconds >= options.slowQueryMs) slowQuery(label, statement, milliseconds, error);
+      };
+    },
     query(statement, inTransaction) {
       if (!inTransaction) holders++;
       const done = finish(operation(statement), statement, performance.now());

@@ -102,6 +102,11 @@ export class Histogram {
     this.record(series ?? this.seriesFor(labels()), value);
   }
 
+  /** Records into a series the caller holds (from `seriesFor`): no label lookup at all. */
+  observeSeries(series: HistogramSeries, value: number): void {
+    this.record(series, value);
+  }
+
   private record(series: HistogramSeries, value: number): void {
     let bucket = 0;
     while (bucket < this.buckets.length && value > (this.buckets[bucket] as number)) bucket++;
