@@ -6,6 +6,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 interface RequestInfo {
   id: string;
   startedAt: number;
+  /** Counted by InFlightRequests (from before-handle until the answer). */
+  inFlight?: boolean;
 }
 
 // Keyed by the Request object itself: nothing to clean up, nothing shared between requests.
@@ -14,7 +16,11 @@ const requests = new WeakMap<Request, RequestInfo>();
 /** Called first for every request: adopts a well-formed incoming X-Request-Id or makes a new one. */
 export function beginRequest(request: Request): RequestInfo {
   const incoming = request.headers.get("x-request-id");
-  const info = { id: incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(), startedAt: performance.now() };
+  const info: RequestInfo = {
+    id: incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
+    startedAt: performance.now(),
+    inFlight: false,
+  };
   requests.set(request, info);
   return info;
 }

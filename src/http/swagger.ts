@@ -34,76 +34,74 @@ for (const [name, format] of Object.entries(fullFormats)) {
 export function swaggerPlugin() {
   // The generated document is cached by the plugin (a new object when routes were added), and so is ours.
   const completed = new WeakMap<object, object>();
-  return new Elysia({ name: "swagger" })
-    .onRequest(({ request, set }) => {
-      // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
-      const { url } = request;
-      if (url.startsWith("/swagger", url.indexOf("/", url.indexOf("//") + 2))) {
+  return (
+    new Elysia({ name: "swagger" })
+      // This plugin's routes only (an onRequest hook would run for every request of the service).
+      .onAfterHandle(({ path, responseValue, set }) => {
+        // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
         set.headers["x-frame-options"] = "DENY";
         set.headers["content-security-policy"] = "frame-ancestors 'none'";
-      }
-    })
-    .onAfterHandle(({ path, responseValue }) => {
-      if (path !== SPEC_PATH || !responseValue || typeof responseValue !== "object") return;
-      const document = completed.get(responseValue) ?? completeDocument(responseValue);
-      completed.set(responseValue, document);
-      return document;
-    })
-    .get(
-      `${ASSETS}/swagger-ui-bundle.js`,
-      () =>
-        new Response(Bun.file(swaggerBundle), {
-          headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
-        }),
-      {
-        detail: { hide: true },
-      },
-    )
-    .get(
-      `${ASSETS}/swagger-ui.css`,
-      () =>
-        new Response(Bun.file(swaggerCss), {
-          headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" },
-        }),
-      {
-        detail: { hide: true },
-      },
-    )
-    .use(
-      openapi({
-        path: "/swagger",
-        specPath: SPEC_PATH,
-        provider: "swagger-ui",
-        swagger: {
-          cdn: `${ASSETS}/swagger-ui-bundle.js`,
-          theme: `${ASSETS}/swagger-ui.css`,
-          persistAuthorization: false,
-          // Absolute, so the page also works when opened as /swagger/ (the plugin's default is relative).
-          ...({ url: SPEC_PATH } as object),
+        if (path !== SPEC_PATH || !responseValue || typeof responseValue !== "object") return;
+        const document = completed.get(responseValue) ?? completeDocument(responseValue);
+        completed.set(responseValue, document);
+        return document;
+      })
+      .get(
+        `${ASSETS}/swagger-ui-bundle.js`,
+        () =>
+          new Response(Bun.file(swaggerBundle), {
+            headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
+          }),
+        {
+          detail: { hide: true },
         },
-        exclude: { paths: [/^\/swagger/] },
-        documentation: {
-          info: {
-            title: "ClassmateFinder API",
-            version: VERSION,
-            description: DESCRIPTION,
-            contact: { name: "ClassmateFinder backend team", url: "https://classmatefinder.com" },
-            license: { name: "Proprietary", identifier: "LicenseRef-ClassmateFinder-Proprietary" },
+      )
+      .get(
+        `${ASSETS}/swagger-ui.css`,
+        () =>
+          new Response(Bun.file(swaggerCss), {
+            headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" },
+          }),
+        {
+          detail: { hide: true },
+        },
+      )
+      .use(
+        openapi({
+          path: "/swagger",
+          specPath: SPEC_PATH,
+          provider: "swagger-ui",
+          swagger: {
+            cdn: `${ASSETS}/swagger-ui-bundle.js`,
+            theme: `${ASSETS}/swagger-ui.css`,
+            persistAuthorization: false,
+            // Absolute, so the page also works when opened as /swagger/ (the plugin's default is relative).
+            ...({ url: SPEC_PATH } as object),
           },
-          // Relative: "Try it out" goes to the server that served this document, wherever it runs.
-          servers: [{ url: "/", description: "The server that serves this document" }],
-          tags: [
-            { name: "auth", description: "Registration, email verification, login, logout and passwords" },
-            { name: "health", description: "Readiness and liveness, for load balancers and supervisors" },
-            { name: "metrics", description: "Prometheus metrics, for monitoring" },
-          ],
-          components: {
-            securitySchemes: {
-              bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "The token from login or change-password" },
-              metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when the service is configured with one" },
+          exclude: { paths: [/^\/swagger/] },
+          documentation: {
+            info: {
+              title: "ClassmateFinder API",
+              version: VERSION,
+              description: DESCRIPTION,
+              contact: { name: "ClassmateFinder backend team", url: "https://classmatefinder.com" },
+              license: { name: "Proprietary", identifier: "LicenseRef-ClassmateFinder-Proprietary" },
+            },
+            // Relative: "Try it out" goes to the server that served this document, wherever it runs.
+            servers: [{ url: "/", description: "The server that serves this document" }],
+            tags: [
+              { name: "auth", description: "Registration, email verification, login, logout and passwords" },
+              { name: "health", description: "Readiness and liveness, for load balancers and supervisors" },
+              { name: "metrics", description: "Prometheus metrics, for monitoring" },
+            ],
+            components: {
+              securitySchemes: {
+                bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "The token from login or change-password" },
+                metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, when the service is configured with one" },
+              },
             },
           },
-        },
-      }),
-    );
+        }),
+      )
+  );
 }
