@@ -5,7 +5,7 @@ import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
 import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./auth/password-hasher";
-import { authRoutes } from "./auth/routes";
+import { authErrorToApi, authRoutes } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
@@ -101,7 +101,16 @@ export function createApp(deps: AppDeps) {
   const drain = new DrainState();
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
-    .use(httpPlugin({ logger, errorReporter, inFlight, drain, onCompleted: (request) => metrics.recordRequest(request) }))
+    .use(
+      httpPlugin({
+        logger,
+        errorReporter,
+        inFlight,
+        drain,
+        errorMappers: [authErrorToApi],
+        onCompleted: (request) => metrics.recordRequest(request),
+      }),
+    )
     .use(corsPlugin(config.corsOrigins))
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))

@@ -55,15 +55,14 @@ const STATUS: Record<AuthErrorCode, number> = {
   SERVICE_BUSY: 503,
 };
 
-/** The HTTP edge of the account rules: each domain error becomes its status, details and headers. */
-function toHttp(error: unknown): never {
-  if (!(error instanceof AuthError)) throw error;
+/** The HTTP edge of the account rules: each domain error becomes its status, details and headers (see httpPlugin). */
+export function authErrorToApi(error: unknown): ApiError | null {
+  if (!(error instanceof AuthError)) return null;
   const headers: Record<string, string> = {};
   if (error.data.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.data.retryAfterSeconds);
   if (error.code === "UNAUTHORIZED") headers["WWW-Authenticate"] = 'Bearer realm="classmatefinder"';
-  throw new ApiError(STATUS[error.code], error.code, error.message, error.data.fields, headers);
+  return new ApiError(STATUS[error.code], error.code, error.message, error.data.fields, headers);
 }
-const edge = <T>(work: Promise<T>): Promise<T> => work.catch(toHttp);
 
 /** Before validation: the fields this body schema reads must be plain strings (see checkBodyShape). */
 const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
@@ -85,14 +84,13 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .derive(({ request, server }) => ({ context: requestContext(request, server, options.trustProxy) }))
     .post(
       "/register",
-      async ({ body, context, status }) =>
-        status(201, { user: await edge(auth.register(context, body)), verificationRequired: true as const }),
+      async ({ body, context, status }) => status(201, { user: await auth.register(context, body), verificationRequired: true as const }),
       {
         body: RegisterBody,
         parse: "json",
         // Before validation: every attempt counts, accepted or not.
         transform: async ({ context, body }) => {
-          await edge(auth.limitClient(context, "register_client"));
+          await auth.limitClient(context, "register_client");
           shapes.register(body);
         },
         response: {
@@ -111,7 +109,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/verify-email", async ({ body, context }) => ({ user: await edge(auth.verifyEmail(context, body.token)) }), {
+    .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
       body: TokenBody,
       parse: "json",
       transform: ({ body }) => shapes.token(body),
@@ -125,14 +123,14 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/resend-verification",
       async ({ body, context, status }) => {
-        await edge(auth.resendVerification(context, body.email));
+        await auth.resendVerification(context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
         transform: async ({ context, body }) => {
-          await edge(auth.limitClient(context, "resend_client"));
+          await auth.limitClient(context, "resend_client");
           shapes.email(body);
         },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
@@ -144,7 +142,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         },
       },
     )
-    .post("/login", ({ body, context }) => edge(auth.login(context, body.email, body.password)), {
+    .post("/login", ({ body, context }) => auth.login(context, body.email, body.password), {
       body: LoginBody,
       parse: "json",
       transform: ({ body }) => shapes.login(body),
@@ -163,25 +161,21 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY with Retry-After only under sustained overload of password checking, or for a client flooding it (bursts are queued and served); the attempt was not counted: retry after Retry-After seconds.",
       },
     })
-    .get(
-      "/me",
-      async ({ headers, context }) => ({ user: toPublicUser((await edge(auth.authenticate(context, headers.authorization))).user) }),
-      {
-        response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
-        detail: {
-          operationId: "getMe",
-          summary: "The logged-in user",
-          security: bearer,
-          description:
-            "401 UNAUTHORIZED (with WWW-Authenticate: Bearer) when the token is missing, malformed, expired, revoked by logout, older than the last password change or reset, or its user no longer exists.",
-        },
+    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
+      response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
+      detail: {
+        operationId: "getMe",
+        summary: "The logged-in user",
+        security: bearer,
+        description:
+          "401 UNAUTHORIZED (with WWW-Authenticate: Bearer) when the token is missing, malformed, expired, revoked by logout, older than the last password change or reset, or its user no longer exists.",
       },
-    )
+    })
     .post(
       "/logout",
       async ({ headers, context, status }) => {
-        const { user, claims } = await edge(auth.authenticate(context, headers.authorization));
-        await edge(auth.logout(context, user, claims));
+        const { user, claims } = await auth.authenticate(context, headers.authorization);
+        await auth.logout(context, user, claims);
         return status(204, undefined);
       },
       {
@@ -198,14 +192,14 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/forgot-password",
       async ({ body, context, status }) => {
-        await edge(auth.forgotPassword(context, body.email));
+        await auth.forgotPassword(context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
         transform: async ({ context, body }) => {
-          await edge(auth.limitClient(context, "forgot_client"));
+          await auth.limitClient(context, "forgot_client");
           shapes.email(body);
         },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
@@ -219,7 +213,7 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/reset-password",
       async ({ body, context }) => {
-        await edge(auth.resetPassword(context, body.token, body.password));
+        await auth.resetPassword(context, body.token, body.password);
         return { message: "Your password has been changed. Please log in again." };
       },
       {
@@ -243,8 +237,8 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/change-password",
       async ({ body, headers, context }) => {
-        const { user } = await edge(auth.authenticate(context, headers.authorization));
-        return edge(auth.changePassword(context, user, body.currentPassword, body.newPassword));
+        const { user } = await auth.authenticate(context, headers.authorization);
+        return auth.changePassword(context, user, body.currentPassword, body.newPassword);
       },
       {
         body: ChangePasswordBody,

@@ -18,8 +18,15 @@ function validationDetails(error: ValidationError): FieldProblem[] {
   return [...fields].map((field) => ({ field, message: FIELD_MESSAGES[field] ?? "is invalid" }));
 }
 
-function toApiError(code: string | number, error: unknown): ApiError | null {
+/** Turns a capability's own error (a domain error) into its HTTP answer, or null when it is not one. */
+export type ErrorMapper = (error: unknown) => ApiError | null;
+
+function toApiError(code: string | number, error: unknown, mappers: readonly ErrorMapper[]): ApiError | null {
   if (error instanceof ApiError) return error;
+  for (const map of mappers) {
+    const mapped = map(error);
+    if (mapped) return mapped;
+  }
   // Elysia wraps what a parser throws (our 413/415/400) in a ParseError.
   if (error instanceof Error && error.cause instanceof ApiError) return error.cause;
   if (error instanceof ValidationError && error.type !== "response") {
@@ -97,8 +104,11 @@ export function httpPlugin(options: {
   errorReporter: ErrorReporter;
   inFlight: InFlightRequests;
   drain: DrainState;
+  /** The capabilities' domain errors, mapped where every error is answered (so handlers need no wrapper). */
+  errorMappers?: readonly ErrorMapper[];
   onCompleted?: (request: CompletedRequest) => void;
 }) {
+  const errorMappers = options.errorMappers ?? [];
   const writeRequestLine = requestLineWriter(options.logger);
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
@@ -115,7 +125,7 @@ export function httpPlugin(options: {
     })
     .onParse({ as: "global" }, ({ request }) => readJsonBody(request))
     .onError({ as: "global" }, ({ code, error, set, request }) => {
-      const apiError = toApiError(code, error);
+      const apiError = toApiError(code, error, errorMappers);
       if (apiError) {
         Object.assign(set.headers, apiError.headers);
         set.status = apiError.status;
