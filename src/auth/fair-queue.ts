@@ -69,6 +69,11 @@ export class FairQueue {
     return best && { count: best.length, newest: best[best.length - 1] as Waiter };
   }
 
+  /** The newest waiter of each client address. */
+  *newestPerClient(): IterableIterator<Waiter> {
+    for (const line of this.byClient.values()) yield line[line.length - 1] as Waiter;
+  }
+
   delete(waiter: Waiter): void {
     remove(this.byClient, waiter.client, waiter);
     if (waiter.account !== undefined) remove(this.byAccount, waiter.account, waiter);

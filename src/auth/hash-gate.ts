@@ -90,6 +90,9 @@ export class HashGate {
   private lastShedAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private readonly slotShare: number;
+  /** Requests turned away per client address since `shedSince` (one queue timeout at most). */
+  private readonly shedBy = new Map<string, number>();
+  private shedSince = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: HashGateOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -138,8 +141,8 @@ export class HashGate {
   }
 
   private admit(source: HashSource): Promise<void> {
+    this.observe(); // first: it sees how long the gate has been idle
     this.forgetLoadWhenIdle();
-    this.observe();
     if (this.running < this.options.concurrency && this.queue.size === 0) {
       this.take(source);
       return Promise.resolve();
@@ -154,8 +157,17 @@ export class HashGate {
         // The heaviest source (or one of equals) is held to the limit, and to its last tenth once it
         // already waits: those places are kept for others.
         if (mine > 0 || size >= limit) {
-          if (this.standing) this.standing.overflowed = true;
-          return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
+          // Under sustained overload the short line may hold only equals (one request of a flood that
+          // is being turned away, one each of two students): a source with nothing waiting then takes
+          // the place of the newest request of the source turned away most in this interval.
+          const flooder = mine === 0 && this.overloaded ? this.mostShedWaiting() : undefined;
+          if (!flooder) {
+            if (this.standing) this.standing.overflowed = true;
+            this.noteShed(source);
+            return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
+          }
+          this.queue.delete(flooder);
+          flooder.reject(this.busy("fair_share"));
         }
       } else if (size >= this.limit(false)) {
         // A lighter source is served round-robin, so it waits little however long the queue: only
@@ -205,11 +217,16 @@ export class HashGate {
    * arrivals kept exceeding the hash rate: it overflowed, or it has not drained (it is still within
    * one round of the slots of its longest)? A burst that fits drains within the interval; a long
    * queue that is draining (arrivals below the hash rate) starts a new interval instead. Overload
-   * ends once a whole interval has passed in which the short queue turned nobody away.
+   * ends once a whole interval has passed in which the short queue turned nobody away, or a second
+   * in which nothing waited or ran.
    */
   private observe(): void {
     const now = this.now();
-    if (this.overloaded && now - this.lastShedAt >= this.options.queueTimeoutMs) this.overloaded = false;
+    // Overload ends after a whole interval without turning anyone away, or once nothing has waited or
+    // run for a second: then the next burst (a lecture hall right after a flood) gets the whole queue,
+    // and a flood that resumes has to stand again.
+    const idle = this.idleSince !== null && now - this.idleSince >= IDLE_RESET_MS;
+    if (this.overloaded && (idle || now - this.lastShedAt >= this.options.queueTimeoutMs)) this.overloaded = false;
     const size = this.queue.size;
     const backlogMs = (size * this.hashMs) / this.options.concurrency;
     if (backlogMs <= this.options.queueTimeoutMs * STANDING_FRACTION) {
@@ -231,6 +248,26 @@ export class HashGate {
     this.options.onRejected?.(reason);
     const drainMs = ((this.queue.size + this.running) * this.hashMs) / this.options.concurrency;
     return new HashGateBusyError(Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(drainMs / 1000))), reason);
+  }
+
+  /** Counts a request turned away against its client address, for this interval (see mostShedWaiting). */
+  private noteShed(source: HashSource): void {
+    const now = this.now();
+    if (now - this.shedSince >= this.options.queueTimeoutMs || this.shedBy.size >= MAX_WAITING) {
+      this.shedBy.clear();
+      this.shedSince = now;
+    }
+    this.shedBy.set(source.client, (this.shedBy.get(source.client) ?? 0) + 1);
+  }
+
+  /** The newest waiter of the waiting client address turned away most often in this interval, if any was. */
+  private mostShedWaiting(): Waiter | undefined {
+    let most: { count: number; waiter: Waiter } | undefined;
+    for (const waiter of this.queue.newestPerClient()) {
+      const count = this.shedBy.get(waiter.client) ?? 0;
+      if (count > 0 && (!most || count > most.count)) most = { count, waiter };
+    }
+    return most?.waiter;
   }
 
   private holdsItsShare(waiter: Waiter): boolean {

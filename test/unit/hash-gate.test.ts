@@ -197,6 +197,24 @@ describe("HashGate: sustained overload is shed", () => {
     expect(burst.filter(busy)).toEqual([]);
   });
 
+  test("a second with nothing to hash ends the overload: a lecture hall right after a flood is queued in full", async () => {
+    const h = harness();
+    for (let step = 0; step < 60; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
+      await h.settle();
+      await h.hash(100);
+    }
+    expect(h.gate.status.overloaded).toBe(true);
+    while (h.gate.load.running > 0) await h.hash(100); // the flood stops; its last requests are served
+    h.advance(999);
+    expect(h.gate.status.overloaded).toBe(true); // not yet a whole second idle
+    h.advance(1);
+    expect(h.gate.status.overloaded).toBe(false);
+    const hall = Array.from({ length: 25 }, (_, index) => h.submit(`10.12.0.${index}`));
+    await h.settle();
+    expect(hall.filter(busy)).toEqual([]);
+  });
+
   test("hash times that vary (so the queue's length does) still leave a flood detected and shed", async () => {
     const h = harness();
     for (let step = 0; step < 100; step++) {
@@ -245,6 +263,30 @@ describe("HashGate: one source cannot starve another", () => {
     await h.settle();
     expect(busy(more)).toBe(true);
     expect(h.rejected.at(-1)).toBe("queue_full");
+  });
+
+  test("under sustained overload, students with nothing in the gate still get in beside a flood, several at once", async () => {
+    const h = harness(); // overloaded: 2 may wait at 100 ms per hash
+    for (let step = 0; step < 60; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
+      await h.settle();
+      await h.hash(100);
+    }
+    expect(h.gate.status.overloaded).toBe(true);
+    const students: ReturnType<typeof h.submit>[] = [];
+    const flood: ReturnType<typeof h.submit>[] = [];
+    for (let step = 0; step < 100; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) flood.push(h.submit("flood"));
+      // Three students at once, and one more a hash later: the short line holds one of the flood's and two of theirs.
+      if (step % 6 === 0) for (const n of [1, 2, 3]) students.push(h.submit(`10.5.${step}.${n}`, `s${step}_${n}@x.edu`));
+      if (step % 6 === 1) students.push(h.submit(`10.5.${step}.4`, `s${step}_4@x.edu`));
+      await h.settle();
+      await h.hash(100);
+      expect(h.gate.load.waiting).toBeLessThanOrEqual(5); // still a short line
+    }
+    expect(students.filter(busy)).toEqual([]);
+    expect(flood.filter(busy).length).toBeGreaterThan(150); // the flood is still shed
+    expect(h.gate.status.overloaded).toBe(true);
   });
 
   test("a burst from many addresses, one request each, may use every place", async () => {
