@@ -65,6 +65,7 @@ import {
   type Samples,
   type ServiceResults,
 } from "./lib/report";
+import { benchServiceEnv, UNLIMITED } from "./lib/service-env";
 import { runWrk, WRK_CONNECTIONS, WRK_THREADS, wrkCommand } from "./lib/wrk";
 import { type OverloadRun, runOverloadScenarios } from "./overload";
 
@@ -80,7 +81,6 @@ const IDLE_RSS_AFTER_MS = 3_000;
 const HASH_RATE_SECONDS = 5;
 const ADJACENT_HASH_RATE_SECONDS = 3;
 const BUN_DEFAULT_HASH = { memoryCostKiB: 65_536, timeCost: 2 };
-const UNLIMITED = "100000000/1m";
 
 interface Settings {
   runs: number;
@@ -158,25 +158,9 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
       entry[1] !== undefined,
   );
   return {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/tmp",
-    NODE_ENV: "production",
-    DATABASE_URL: databaseUrl,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    JWT_SECRET: "bench-secret-0123456789abcdef0123456789abcdef",
-    UNIVERSITY_DOMAINS: ".edu",
-    METRICS_TOKEN: "bench-metrics-token",
-    APP_URL: "https://bench.example.edu",
-    RATE_LIMIT_LOGIN_ACCOUNT: UNLIMITED,
-    RATE_LIMIT_LOGIN_CLIENT: UNLIMITED,
-    RATE_LIMIT_REGISTER_CLIENT: UNLIMITED,
-    RATE_LIMIT_EMAIL_REQUESTS_CLIENT: UNLIMITED,
+    ...benchServiceEnv(databaseUrl, port),
     // The overload scenarios give each request its client address in X-Forwarded-For.
     TRUST_PROXY: "true",
-    // Stopping between scenarios need not wait out a load balancer's drain.
-    SHUTDOWN_DRAIN: "0",
     ...Object.fromEntries(passedThrough),
   };
 }

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
 import { freePort, LOAD_CPU, pinSelf, progress, run, SERVER_CPU, type Server, spawnServer, stopServer, waitForOk } from "./lib/proc";
+import { benchServiceEnv } from "./lib/service-env";
 import { aggregate } from "./lib/stats";
 import { runWrk } from "./lib/wrk";
 
@@ -35,28 +36,6 @@ interface Contender {
   me: number[];
 }
 
-function serviceEnv(databasePath: string, port: number): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/tmp",
-    NODE_ENV: "production",
-    DATABASE_URL: `file:${databasePath}`,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    JWT_SECRET: "bench-secret-0123456789abcdef0123456789abcdef",
-    UNIVERSITY_DOMAINS: ".edu",
-    METRICS_TOKEN: "bench-metrics-token",
-    APP_URL: "https://bench.example.edu",
-    MAIL_TRANSPORT: "log",
-    SHUTDOWN_DRAIN: "0",
-    RATE_LIMIT_LOGIN_ACCOUNT: "100000000/1m",
-    RATE_LIMIT_LOGIN_CLIENT: "100000000/1m",
-    RATE_LIMIT_REGISTER_CLIENT: "100000000/1m",
-    RATE_LIMIT_EMAIL_REQUESTS_CLIENT: "100000000/1m",
-  };
-}
-
 async function post(url: string, body: unknown): Promise<Response> {
   return fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 }
@@ -65,7 +44,7 @@ async function post(url: string, body: unknown): Promise<Response> {
 async function start(contender: Contender, dir: string): Promise<void> {
   const databasePath = join(dir, `${contender.name}.db`);
   const port = freePort();
-  const env = serviceEnv(databasePath, port);
+  const env = { ...benchServiceEnv(`file:${databasePath}`, port), MAIL_TRANSPORT: "log" };
   await run([contender.binary, "migrate"], env);
   const server = spawnServer({
     name: contender.name,

@@ -66,6 +66,16 @@ function harness(options: Partial<HashGateOptions> = {}) {
 
 const busy = (request: { outcome?: unknown }) => request.outcome instanceof HashGateBusyError;
 
+/** Six seconds of a flood at 3 × the hash rate from one address: the gate sheds it as sustained overload. */
+async function floodUntilOverloaded(h: ReturnType<typeof harness>) {
+  for (let step = 0; step < 60; step++) {
+    for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
+    await h.settle();
+    await h.hash(100);
+  }
+  expect(h.gate.status.overloaded).toBe(true);
+}
+
 describe("HashGate: bursts are queued and served", () => {
   test("a burst that the slots work off within the queue timeout is served in full, in arrival order", async () => {
     const h = harness(); // 100 ms per hash, one slot: 3 s of queue holds 30
@@ -199,12 +209,7 @@ describe("HashGate: sustained overload is shed", () => {
 
   test("a second with nothing to hash ends the overload: a lecture hall right after a flood is queued in full", async () => {
     const h = harness();
-    for (let step = 0; step < 60; step++) {
-      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
-      await h.settle();
-      await h.hash(100);
-    }
-    expect(h.gate.status.overloaded).toBe(true);
+    await floodUntilOverloaded(h);
     while (h.gate.load.running > 0) await h.hash(100); // the flood stops; its last requests are served
     h.advance(999);
     expect(h.gate.status.overloaded).toBe(true); // not yet a whole second idle
@@ -267,12 +272,7 @@ describe("HashGate: one source cannot starve another", () => {
 
   test("under sustained overload, students with nothing in the gate still get in beside a flood, several at once", async () => {
     const h = harness(); // overloaded: 2 may wait at 100 ms per hash
-    for (let step = 0; step < 60; step++) {
-      for (let arrival = 0; arrival < 3; arrival++) h.submit("flood");
-      await h.settle();
-      await h.hash(100);
-    }
-    expect(h.gate.status.overloaded).toBe(true);
+    await floodUntilOverloaded(h);
     const students: ReturnType<typeof h.submit>[] = [];
     const flood: ReturnType<typeof h.submit>[] = [];
     for (let step = 0; step < 100; step++) {
