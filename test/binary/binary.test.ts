@@ -231,6 +231,7 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
       PORT: String(port),
       HOST: "127.0.0.1",
       SHUTDOWN_DRAIN: "0",
+      METRICS_TOKEN: "hung-up-metrics-token",
     };
     expect(run(["migrate"], env).code).toBe(0);
     const service = startService(env);
@@ -247,7 +248,17 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     const abandoned = Array.from({ length: 6 }, () =>
       post("/api/auth/login", { email: account.email, password: account.password }, hangUp.signal).catch(() => "abandoned"),
     );
-    await Bun.sleep(20);
+    // Hung up once the service is hashing them (a fixed wait could end before a loaded machine sent them).
+    await waitFor(
+      async () => {
+        const metrics = await fetch(`${base}/metrics`, { headers: { authorization: "Bearer hung-up-metrics-token" } }).then((r) =>
+          r.text(),
+        );
+        return /password_hash_queue\{state="running"\} [1-9]/.test(metrics);
+      },
+      10_000,
+      5,
+    );
     hangUp.abort();
     await Promise.all(abandoned);
     service.kill("SIGTERM");
@@ -262,11 +273,11 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000) {
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000, intervalMs = 50) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;
-    await Bun.sleep(50);
+    await Bun.sleep(intervalMs);
   }
   throw new Error("timed out waiting for the service");
 }
