@@ -145,6 +145,7 @@ export function openPostgres(
     tables: postgresTables,
     transaction: (work) => db.transaction((tx) => work(tx)),
     statement: (work) => work(db),
+    bookkeeping: (work) => work(db),
     withMigrationLock: async <T>(work: (exec: RawExec) => Promise<T>) => {
       // Closed right after: an idle connection kept open would hold a server connection of a pooler.
       const migrationClient = postgres(url, { ...options, max: 1 });

@@ -38,6 +38,7 @@ export class DatabaseStartup {
       },
       transaction: (work) => (self.ready ? inner.transaction(work) : Promise.reject(refuse())),
       statement: (work) => (self.ready ? inner.statement(work) : Promise.reject(refuse())),
+      bookkeeping: (work) => (self.ready ? inner.bookkeeping(work) : Promise.reject(refuse())),
       ping: () => (self.ready ? inner.ping() : Promise.reject(refuse())),
       withMigrationLock: (work) => inner.withMigrationLock(work),
       backupTo: inner.backupTo?.bind(inner),

@@ -33,7 +33,7 @@ export class RateLimiter {
     const key = this.storedKey(plainKey);
     const nowMs = now.getTime();
     const windowEnd = nowMs + limit.windowSeconds * 1000;
-    const [row] = await this.database.statement(() => this.statements.hit.execute({ key, nowMs, windowEnd }));
+    const [row] = await this.database.bookkeeping(() => this.statements.hit.execute({ key, nowMs, windowEnd }));
     const count = Number(row?.count ?? 1);
     const expiresAt = Number(row?.expiresAt ?? windowEnd);
     return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
@@ -42,12 +42,12 @@ export class RateLimiter {
   /** Takes one event back (a login that turned out to be successful is not a failed login). */
   async undo(plainKey: string): Promise<void> {
     const key = this.storedKey(plainKey);
-    await this.database.statement(() => this.statements.undo.execute({ key }));
+    await this.database.bookkeeping(() => this.statements.undo.execute({ key }));
   }
 
   async reset(plainKey: string): Promise<void> {
     const key = this.storedKey(plainKey);
-    await this.database.statement(() => this.statements.reset.execute({ key }));
+    await this.database.bookkeeping(() => this.statements.reset.execute({ key }));
   }
 }
 
