@@ -86,20 +86,38 @@ export class AuthRules {
   }
 
   /** Counts one event against `key`; over the limit: the event, and RATE_LIMITED with the seconds to wait. */
-  protected async enforceLimit(context: RequestContext, key: string, limit: RateLimitName, failed: AuthEvent["event"], email?: string) {
+  protected enforceLimit(context: RequestContext, key: string, limit: RateLimitName, failed: AuthEvent["event"], email?: string) {
+    return this.enforceLimits(context, [{ key, limit }], failed, email);
+  }
+
+  /**
+   * Counts one event against each key, in one statement; the first limit exceeded (in the order given)
+   * is the one reported.
+   */
+  protected async enforceLimits(
+    context: RequestContext,
+    keys: { key: string; limit: RateLimitName }[],
+    failed: AuthEvent["event"],
+    email?: string,
+  ) {
     const limits = this.deps.config.rateLimits;
-    const config = {
+    const configOf = {
       login_account: limits.loginPerAccount,
       login_client: limits.loginPerClient,
       register_client: limits.registerPerClient,
       resend_client: limits.emailRequestsPerClient,
       forgot_client: limits.emailRequestsPerClient,
-    }[limit];
-    const hit = await this.deps.limiter.hit(key, config, this.deps.clock.now());
-    if (hit.allowed) return;
+    };
+    const hits = await this.deps.limiter.hitEach(
+      keys.map(({ key, limit }) => ({ key, limit: configOf[limit] })),
+      this.deps.clock.now(),
+    );
+    const exceeded = hits.findIndex((hit) => !hit.allowed);
+    if (exceeded === -1) return;
+    const limit = keys[exceeded]?.limit;
     this.emit(context, { event: "rate_limited", outcome: "failure", limit, email });
     this.emit(context, { event: failed, outcome: "failure", reason: "rate_limited", email });
-    throw new AuthError("RATE_LIMITED", { retryAfterSeconds: hit.retryAfterSeconds });
+    throw new AuthError("RATE_LIMITED", { retryAfterSeconds: hits[exceeded]?.retryAfterSeconds });
   }
 
   protected findUserByEmail(email: string): Promise<UserRow | undefined> {

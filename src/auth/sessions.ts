@@ -30,8 +30,15 @@ export class Sessions extends AuthRules {
     const clientKey = `login:client:${context.clientAddress}`;
     const accountKey = accountLoginKey(email);
     const { user, check } = await this.withHashSlot(context, email, async () => {
-      await this.enforceLimit(context, clientKey, "login_client", "login", email);
-      await this.enforceLimit(context, accountKey, "login_account", "login", email);
+      await this.enforceLimits(
+        context,
+        [
+          { key: clientKey, limit: "login_client" },
+          { key: accountKey, limit: "login_account" },
+        ],
+        "login",
+        email,
+      );
       const user = await this.findUserByEmail(email);
       return { user, check: await this.checkPassword(password, user?.passwordHash ?? this.deps.hasher.unmatchableHash) };
     }).catch((error) => {
@@ -44,8 +51,7 @@ export class Sessions extends AuthRules {
       this.emit(context, { event: "login", outcome: "failure", reason: "invalid_credentials", userId: user?.id, email });
       throw new AuthError("INVALID_CREDENTIALS");
     }
-    await this.deps.limiter.reset(accountKey);
-    await this.deps.limiter.undo(clientKey);
+    await this.deps.limiter.forgive(accountKey, clientKey);
     if (check.legacy || this.deps.hasher.needsRehash(user.passwordHash))
       await this.upgradePasswordHash(context, user, normalizePassword(password));
     if (!user.emailVerifiedAt) {

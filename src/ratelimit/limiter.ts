@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import type { Limit } from "../config/config";
 import type { Database } from "../db/database";
 
@@ -30,19 +30,46 @@ export class RateLimiter {
   }
 
   async hit(plainKey: string, limit: Limit, now: Date): Promise<Hit> {
-    const key = this.storedKey(plainKey);
-    const nowMs = now.getTime();
-    const windowEnd = nowMs + limit.windowSeconds * 1000;
-    const [row] = await this.database.bookkeeping(() => this.statements.hit.execute({ key, nowMs, windowEnd }));
-    const count = Number(row?.count ?? 1);
-    const expiresAt = Number(row?.expiresAt ?? windowEnd);
-    return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
+    const [hit] = await this.hitEach([{ key: plainKey, limit }], now);
+    return hit as Hit;
   }
 
-  /** Takes one event back (a login that turned out to be successful is not a failed login). */
-  async undo(plainKey: string): Promise<void> {
-    const key = this.storedKey(plainKey);
-    await this.database.bookkeeping(() => this.statements.undo.execute({ key }));
+  /**
+   * Counts one event against each key (at most two, distinct) in one statement — a login counts its
+   * client address and its account in one round trip and one commit. The hits, in the order given.
+   */
+  async hitEach(keys: { key: string; limit: Limit }[], now: Date): Promise<Hit[]> {
+    const nowMs = now.getTime();
+    const counted = keys.map(({ key, limit }) => ({ key: this.storedKey(key), limit, windowEnd: nowMs + limit.windowSeconds * 1000 }));
+    const [first, second] = counted;
+    if (!first || counted.length > 2) throw new Error(`hitEach counts one or two keys, got ${counted.length}`);
+    const rows = await this.database.bookkeeping(() =>
+      second
+        ? this.statements.hitTwo.execute({
+            key: first.key,
+            windowEnd: first.windowEnd,
+            key2: second.key,
+            windowEnd2: second.windowEnd,
+            nowMs,
+          })
+        : this.statements.hit.execute({ key: first.key, windowEnd: first.windowEnd, nowMs }),
+    );
+    return counted.map(({ key, limit, windowEnd }) => {
+      const row = rows.find((candidate) => candidate.key === key);
+      const count = Number(row?.count ?? 1);
+      const expiresAt = Number(row?.expiresAt ?? windowEnd);
+      return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
+    });
+  }
+
+  /**
+   * A login that turned out right: its account's failures are forgiven (count 0) and its attempt is
+   * taken back from the client's count, in one statement.
+   */
+  async forgive(accountKey: string, clientKey: string): Promise<void> {
+    await this.database.bookkeeping(() =>
+      this.statements.forgive.execute({ account: this.storedKey(accountKey), client: this.storedKey(clientKey) }),
+    );
   }
 
   async reset(plainKey: string): Promise<void> {
@@ -56,29 +83,41 @@ export class RateLimiter {
  * most of a login's CPU outside the hash, at the low rate at which logins run, never JIT-hot).
  */
 function prepareStatements({ db, tables: { rateLimits } }: Database) {
-  const key = sql.placeholder("key");
   const nowMs = sql.placeholder("nowMs");
-  const windowEnd = sql.placeholder("windowEnd");
-  const expired = sql`${rateLimits.expiresAt} <= ${nowMs}`;
+  // A row's window restarts when it has expired; the values of the row being inserted are `excluded`'s.
+  const expired = sql`${rateLimits.expiresAt} <= excluded.window_start`;
+  const counting = {
+    target: rateLimits.key,
+    set: {
+      count: sql`CASE WHEN ${expired} THEN 1 ELSE ${rateLimits.count} + 1 END`,
+      windowStart: sql`CASE WHEN ${expired} THEN excluded.window_start ELSE ${rateLimits.windowStart} END`,
+      expiresAt: sql`CASE WHEN ${expired} THEN excluded.expires_at ELSE ${rateLimits.expiresAt} END`,
+    },
+  };
+  const row = (key: string, windowEnd: string) => ({
+    key: sql.placeholder(key),
+    windowStart: nowMs,
+    count: 1,
+    expiresAt: sql.placeholder(windowEnd),
+  });
+  const returned = { key: rateLimits.key, count: rateLimits.count, expiresAt: rateLimits.expiresAt };
+  const account = sql.placeholder("account");
   return {
-    hit: db
+    hit: db.insert(rateLimits).values(row("key", "windowEnd")).onConflictDoUpdate(counting).returning(returned).prepare("rate_limit_hit"),
+    hitTwo: db
       .insert(rateLimits)
-      .values({ key, windowStart: nowMs, count: 1, expiresAt: windowEnd })
-      .onConflictDoUpdate({
-        target: rateLimits.key,
-        set: {
-          count: sql`CASE WHEN ${expired} THEN 1 ELSE ${rateLimits.count} + 1 END`,
-          windowStart: sql`CASE WHEN ${expired} THEN ${nowMs} ELSE ${rateLimits.windowStart} END`,
-          expiresAt: sql`CASE WHEN ${expired} THEN ${windowEnd} ELSE ${rateLimits.expiresAt} END`,
-        },
-      })
-      .returning({ count: rateLimits.count, expiresAt: rateLimits.expiresAt })
-      .prepare("rate_limit_hit"),
-    undo: db
+      .values([row("key", "windowEnd"), row("key2", "windowEnd2")])
+      .onConflictDoUpdate(counting)
+      .returning(returned)
+      .prepare("rate_limit_hit_two"),
+    forgive: db
       .update(rateLimits)
-      .set({ count: sql`CASE WHEN ${rateLimits.count} > 0 THEN ${rateLimits.count} - 1 ELSE 0 END` })
-      .where(eq(rateLimits.key, key))
-      .prepare("rate_limit_undo"),
-    reset: db.delete(rateLimits).where(eq(rateLimits.key, key)).prepare("rate_limit_reset"),
+      .set({ count: sql`CASE WHEN ${rateLimits.key} = ${account} OR ${rateLimits.count} <= 0 THEN 0 ELSE ${rateLimits.count} - 1 END` })
+      .where(inArray(rateLimits.key, [account, sql.placeholder("client")]))
+      .prepare("rate_limit_forgive"),
+    reset: db
+      .delete(rateLimits)
+      .where(eq(rateLimits.key, sql.placeholder("key")))
+      .prepare("rate_limit_reset"),
   };
 }

@@ -39,6 +39,14 @@ describe("login rate limits", () => {
     }
   });
 
+  test("successful logins from one address do not use up its limit: each one's attempt is taken back", async () => {
+    const app = await createTestApp({ env: { TRUST_PROXY: "true", RATE_LIMIT_LOGIN_CLIENT: "3/15m" } });
+    const { email } = await app.registerUser();
+    for (let i = 0; i < 6; i++) expect((await login(app, email, PASSWORD)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await login(app, `other${i}@ualberta.ca`, "WrongPass999")).status).toBe(401);
+    expect((await login(app, email, PASSWORD)).status).toBe(429);
+  });
+
   test("per client address: failures across accounts add up; other addresses are unaffected", async () => {
     const app = await createTestApp({ env: { TRUST_PROXY: "true", RATE_LIMIT_LOGIN_CLIENT: "3/15m" } });
     for (let i = 0; i < 3; i++) expect((await login(app, `user${i}@ualberta.ca`, "WrongPass999")).status).toBe(401);
