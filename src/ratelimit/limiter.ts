@@ -1,4 +1,4 @@
-import { eq, inArray, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Limit } from "../config/config";
 import type { Database } from "../db/database";
 
@@ -29,11 +29,6 @@ export class RateLimiter {
     return this.prepared;
   }
 
-  async hit(plainKey: string, limit: Limit, now: Date): Promise<Hit> {
-    const [hit] = await this.hitEach([{ key: plainKey, limit }], now);
-    return hit as Hit;
-  }
-
   /**
    * Counts one event against each key (at most two, distinct) in one statement — a login counts its
    * client address and its account in one round trip and one commit. The hits, in the order given.
@@ -41,7 +36,9 @@ export class RateLimiter {
   async hitEach(keys: { key: string; limit: Limit }[], now: Date): Promise<Hit[]> {
     const nowMs = now.getTime();
     const counted = keys.map(({ key, limit }) => ({ key: this.storedKey(key), limit, windowEnd: nowMs + limit.windowSeconds * 1000 }));
-    const [first, second] = counted;
+    // Rows are locked in the order they are written: always the same order (by stored key), so two
+    // statements counting the same two keys wait for each other instead of deadlocking.
+    const [first, second] = [...counted].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (!first || counted.length > 2) throw new Error(`hitEach counts one or two keys, got ${counted.length}`);
     const rows = await this.database.bookkeeping(() =>
       second
@@ -63,13 +60,14 @@ export class RateLimiter {
   }
 
   /**
-   * A login that turned out right: its account's failures are forgiven (count 0) and its attempt is
-   * taken back from the client's count, in one statement.
+   * A login that turned out right: its account's failures are forgiven and its attempt is taken back
+   * from the client's count. Two statements of one row each, never one of two rows: a statement that
+   * holds one row while it waits for another could deadlock with a login counting the same two.
    */
   async forgive(accountKey: string, clientKey: string): Promise<void> {
-    await this.database.bookkeeping(() =>
-      this.statements.forgive.execute({ account: this.storedKey(accountKey), client: this.storedKey(clientKey) }),
-    );
+    await this.reset(accountKey);
+    const key = this.storedKey(clientKey);
+    await this.database.bookkeeping(() => this.statements.undo.execute({ key }));
   }
 
   async reset(plainKey: string): Promise<void> {
@@ -79,7 +77,7 @@ export class RateLimiter {
 }
 
 /**
- * The three statements, prepared: built by drizzle once instead of on every login (building them was
+ * The statements, prepared: built by drizzle once instead of on every login (building them was
  * most of a login's CPU outside the hash, at the low rate at which logins run, never JIT-hot).
  */
 function prepareStatements({ db, tables: { rateLimits } }: Database) {
@@ -101,7 +99,6 @@ function prepareStatements({ db, tables: { rateLimits } }: Database) {
     expiresAt: sql.placeholder(windowEnd),
   });
   const returned = { key: rateLimits.key, count: rateLimits.count, expiresAt: rateLimits.expiresAt };
-  const account = sql.placeholder("account");
   return {
     hit: db.insert(rateLimits).values(row("key", "windowEnd")).onConflictDoUpdate(counting).returning(returned).prepare("rate_limit_hit"),
     hitTwo: db
@@ -110,11 +107,11 @@ function prepareStatements({ db, tables: { rateLimits } }: Database) {
       .onConflictDoUpdate(counting)
       .returning(returned)
       .prepare("rate_limit_hit_two"),
-    forgive: db
+    undo: db
       .update(rateLimits)
-      .set({ count: sql`CASE WHEN ${rateLimits.key} = ${account} OR ${rateLimits.count} <= 0 THEN 0 ELSE ${rateLimits.count} - 1 END` })
-      .where(inArray(rateLimits.key, [account, sql.placeholder("client")]))
-      .prepare("rate_limit_forgive"),
+      .set({ count: sql`CASE WHEN ${rateLimits.count} > 0 THEN ${rateLimits.count} - 1 ELSE 0 END` })
+      .where(eq(rateLimits.key, sql.placeholder("key")))
+      .prepare("rate_limit_undo"),
     reset: db
       .delete(rateLimits)
       .where(eq(rateLimits.key, sql.placeholder("key")))
