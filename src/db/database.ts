@@ -30,7 +30,8 @@ export interface Database {
    * One statement of bookkeeping that a power failure may take back without harm (rate-limit counters:
    * losing the last second of counts is a window that restarted). SQLite commits it without waiting for
    * the disk — the next durable commit or checkpoint writes it, and a crash of the process alone loses
-   * nothing; PostgreSQL runs it as `statement`. A login's three counter writes wait for no disk.
+   * nothing. PostgreSQL runs it as `statement`; the rate limiter's statements relax their own commit
+   * (synchronous_commit off for that transaction). A login's two counter writes wait for no disk.
    */
   bookkeeping<T>(work: (db: Queryable) => Promise<T>): Promise<T>;
   /** One transaction, exclusive among all processes on this database, for schema changes. */

@@ -24,10 +24,12 @@ const openByUrl = new Map<string, Database[]>();
  * A fresh, empty database of the configured dialect. PostgreSQL: a new database, dropped when the
  * calling test file (or test) ends, after the connections opened by openTestDatabase are closed.
  */
-export async function freshDatabaseConfig(): Promise<DatabaseConfig> {
+export async function freshDatabaseConfig(options: { icuLocale?: string } = {}): Promise<DatabaseConfig> {
   if (TEST_DIALECT === "sqlite") return { kind: "sqlite", url: "file::memory:", path: ":memory:" };
   const name = `cmf_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  await admin((sql) => sql.unsafe(`CREATE DATABASE ${name}`));
+  // A collation other than the test server's (C.UTF-8 here): production databases are often created with one.
+  const collation = options.icuLocale ? ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale}'` : "";
+  await admin((sql) => sql.unsafe(`CREATE DATABASE ${name}${collation}`));
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const config = { kind: "postgres" as const, url: url.toString() };
