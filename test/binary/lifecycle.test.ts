@@ -67,6 +67,8 @@ async function start(env: Record<string, string>) {
 async function execute(url: string, statement: string) {
   if (url.startsWith("file:")) {
     const db = new Database(url.slice(5));
+    // The service may be finishing a write of its own (an abandoned request's counter): wait for it.
+    db.run("PRAGMA busy_timeout = 5000");
     db.run(statement);
     db.close();
     return;
