@@ -1,9 +1,9 @@
-import { eq, sql } from "drizzle-orm";
+import { eq, getTableColumns, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
-import type { RateLimiter } from "../ratelimit/limiter";
+import { countingUpsert, type Hit, type RateLimiter } from "../ratelimit/limiter";
 import { AuthError } from "./errors";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
 import { type HashGate, HashGateBusyError } from "./hash-gate";
@@ -39,6 +39,12 @@ export interface Session extends IssuedToken {
   user: PublicUser;
 }
 
+/** A rate-limit key and the limit it counts against. */
+export interface LimitedKey {
+  key: string;
+  limit: RateLimitName;
+}
+
 /** The per-account failed-login counter: logins and change-password's current-password checks share it. */
 export const accountLoginKey = (email: string) => `login:account:${email}`;
 
@@ -47,6 +53,7 @@ export class AuthRules {
   private readonly pending = new Set<Promise<void>>();
   /** Prepared on first use (the tables exist only after `migrate`): built once, not on every login. */
   private userLookups: ReturnType<typeof prepareUserLookups> | undefined;
+  private countingLookup: ReturnType<typeof prepareCountingLookup> | undefined;
 
   constructor(protected readonly deps: AuthDeps) {}
 
@@ -94,12 +101,36 @@ export class AuthRules {
    * Counts one event against each key, in one statement; the first limit exceeded (in the order given)
    * is the one reported.
    */
-  protected async enforceLimits(
+  protected async enforceLimits(context: RequestContext, keys: LimitedKey[], failed: AuthEvent["event"], email?: string) {
+    const hits = await this.deps.limiter.hitEach(this.limited(keys), this.deps.clock.now());
+    this.rejectExceeded(context, keys, hits, failed, email);
+  }
+
+  /**
+   * enforceLimits, then the account of `email`. On PostgreSQL in one statement — the counting upsert as
+   * a data-modifying CTE, the user joined to the counted rows — one round trip where two would be: a
+   * round trip costs the service more CPU than anything else a login does besides its hash. SQLite has
+   * no round trips: two statements.
+   */
+  protected async enforceLimitsAndFindUser(
     context: RequestContext,
-    keys: { key: string; limit: RateLimitName }[],
+    keys: LimitedKey[],
     failed: AuthEvent["event"],
-    email?: string,
-  ) {
+    email: string,
+  ): Promise<UserRow | undefined> {
+    const { database, limiter, clock } = this.deps;
+    if (database.kind !== "postgres") {
+      await this.enforceLimits(context, keys, failed, email);
+      return this.findUserByEmail(email);
+    }
+    const planned = limiter.plan(this.limited(keys), clock.now());
+    this.countingLookup ??= prepareCountingLookup(database);
+    const rows = await this.countingLookup.execute({ ...planned.parameters, email });
+    this.rejectExceeded(context, keys, planned.hits(rows), failed, email);
+    return rows[0]?.user ?? undefined;
+  }
+
+  private limited(keys: LimitedKey[]) {
     const limits = this.deps.config.rateLimits;
     const configOf = {
       login_account: limits.loginPerAccount,
@@ -108,10 +139,10 @@ export class AuthRules {
       resend_client: limits.emailRequestsPerClient,
       forgot_client: limits.emailRequestsPerClient,
     };
-    const hits = await this.deps.limiter.hitEach(
-      keys.map(({ key, limit }) => ({ key, limit: configOf[limit] })),
-      this.deps.clock.now(),
-    );
+    return keys.map(({ key, limit }) => ({ key, limit: configOf[limit] }));
+  }
+
+  private rejectExceeded(context: RequestContext, keys: LimitedKey[], hits: Hit[], failed: AuthEvent["event"], email?: string) {
     const exceeded = hits.findIndex((hit) => !hit.allowed);
     if (exceeded === -1) return;
     const limit = keys[exceeded]?.limit;
@@ -178,4 +209,20 @@ function prepareUserLookups({ db, tables: { users } }: Database) {
       .where(eq(users.id, sql.placeholder("id")))
       .prepare("user_by_id"),
   };
+}
+
+/**
+ * A login's two counter hits and the user of its email, in one statement (PostgreSQL; see
+ * enforceLimitsAndFindUser). The upsert's RETURNING, relaxed commit included, is evaluated whether or not
+ * the outer SELECT reads it: a data-modifying CTE always runs to completion.
+ */
+function prepareCountingLookup(database: Database) {
+  const { db, tables } = database;
+  const hits = db.$with("hits").as(countingUpsert(database, 2));
+  return db
+    .with(hits)
+    .select({ key: hits.key, count: hits.count, expiresAt: hits.expiresAt, user: getTableColumns(tables.users) })
+    .from(hits)
+    .leftJoin(tables.users, eq(tables.users.email, sql.placeholder("email")))
+    .prepare("login_count_and_lookup");
 }

@@ -30,7 +30,7 @@ export class Sessions extends AuthRules {
     const clientKey = `login:client:${context.clientAddress}`;
     const accountKey = accountLoginKey(email);
     const { user, check } = await this.withHashSlot(context, email, async () => {
-      await this.enforceLimits(
+      const user = await this.enforceLimitsAndFindUser(
         context,
         [
           { key: clientKey, limit: "login_client" },
@@ -39,7 +39,6 @@ export class Sessions extends AuthRules {
         "login",
         email,
       );
-      const user = await this.findUserByEmail(email);
       return { user, check: await this.checkPassword(password, user?.passwordHash ?? this.deps.hasher.unmatchableHash) };
     }).catch((error) => {
       if (error instanceof AuthError && error.code === "SERVICE_BUSY") {

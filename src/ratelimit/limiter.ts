@@ -10,6 +10,19 @@ export interface Hit {
   retryAfterSeconds: number;
 }
 
+/** A counter row as the counting statement returns it. */
+export interface CounterRow {
+  key: string;
+  count: number;
+  expiresAt: number;
+}
+
+/** See RateLimiter.plan. */
+export interface PlannedHits {
+  parameters: { key: string; windowEnd: number; key2?: string; windowEnd2?: number; nowMs: number };
+  hits(rows: readonly CounterRow[]): Hit[];
+}
+
 /**
  * Fixed-window counters in the database, so every instance on one database shares them. Each hit is a
  * single atomic upsert (no read-modify-write), so concurrent hits are never lost. A key names an email
@@ -34,29 +47,41 @@ export class RateLimiter {
    * client address and its account in one round trip and one commit. The hits, in the order given.
    */
   async hitEach(keys: { key: string; limit: Limit }[], now: Date): Promise<Hit[]> {
+    const planned = this.plan(keys, now);
+    const rows = await this.database.bookkeeping(() =>
+      planned.parameters.key2 === undefined
+        ? this.statements.hit.execute(planned.parameters)
+        : this.statements.hitTwo.execute(planned.parameters),
+    );
+    return planned.hits(rows);
+  }
+
+  /**
+   * One hit of each key (one or two, distinct), ready to run as `countingUpsert`'s parameters, and how
+   * its returned rows read. For a statement that counts and does more in the same round trip.
+   */
+  plan(keys: { key: string; limit: Limit }[], now: Date): PlannedHits {
     const nowMs = now.getTime();
     const counted = keys.map(({ key, limit }) => ({ key: this.storedKey(key), limit, windowEnd: nowMs + limit.windowSeconds * 1000 }));
     // Rows are locked in the order they are written: always the same order (by stored key), so two
     // statements counting the same two keys wait for each other instead of deadlocking.
     const [first, second] = [...counted].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    if (!first || counted.length > 2) throw new Error(`hitEach counts one or two keys, got ${counted.length}`);
-    const rows = await this.database.bookkeeping(() =>
-      second
-        ? this.statements.hitTwo.execute({
-            key: first.key,
-            windowEnd: first.windowEnd,
-            key2: second.key,
-            windowEnd2: second.windowEnd,
-            nowMs,
-          })
-        : this.statements.hit.execute({ key: first.key, windowEnd: first.windowEnd, nowMs }),
-    );
-    return counted.map(({ key, limit, windowEnd }) => {
-      const row = rows.find((candidate) => candidate.key === key);
-      const count = Number(row?.count ?? 1);
-      const expiresAt = Number(row?.expiresAt ?? windowEnd);
-      return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
-    });
+    if (!first || counted.length > 2) throw new Error(`a hit counts one or two keys, got ${counted.length}`);
+    return {
+      parameters: {
+        key: first.key,
+        windowEnd: first.windowEnd,
+        ...(second ? { key2: second.key, windowEnd2: second.windowEnd } : {}),
+        nowMs,
+      },
+      hits: (rows) =>
+        counted.map(({ key, limit, windowEnd }) => {
+          const row = rows.find((candidate) => candidate.key === key);
+          const count = Number(row?.count ?? 1);
+          const expiresAt = Number(row?.expiresAt ?? windowEnd);
+          return { count, allowed: count <= limit.max, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt - nowMs) / 1000)) };
+        }),
+    };
   }
 
   /**
@@ -81,41 +106,15 @@ export class RateLimiter {
  * The statements, prepared: built by drizzle once instead of on every login (building them was
  * most of a login's CPU outside the hash, at the low rate at which logins run, never JIT-hot).
  */
-function prepareStatements({ db, kind, tables: { rateLimits } }: Database) {
-  const nowMs = sql.placeholder("nowMs");
-  // A row's window restarts when it has expired; the values of the row being inserted are `excluded`'s.
-  const expired = sql`${rateLimits.expiresAt} <= excluded.window_start`;
-  const counting = {
-    target: rateLimits.key,
-    set: {
-      count: sql`CASE WHEN ${expired} THEN 1 ELSE ${rateLimits.count} + 1 END`,
-      windowStart: sql`CASE WHEN ${expired} THEN excluded.window_start ELSE ${rateLimits.windowStart} END`,
-      expiresAt: sql`CASE WHEN ${expired} THEN excluded.expires_at ELSE ${rateLimits.expiresAt} END`,
-    },
-  };
-  const row = (key: string, windowEnd: string) => ({
-    key: sql.placeholder(key),
-    windowStart: nowMs,
-    count: 1,
-    expiresAt: sql.placeholder(windowEnd),
-  });
-  // PostgreSQL: a counter's transaction commits without waiting for the WAL flush, as SQLite's do
-  // (Database.bookkeeping). Set inside the statement, for its own transaction only: no extra round
-  // trip, and nothing stays on the connection for the next statement (a registration) to inherit, with
-  // or without a pooler. Evaluated in RETURNING, which every counter write has.
-  const relaxedCommit: Record<string, SQL> =
-    kind === "postgres" ? { relaxedCommit: sql`set_config('synchronous_commit', 'off', true)` } : {};
-  const returned = { key: rateLimits.key, count: rateLimits.count, expiresAt: rateLimits.expiresAt, ...relaxedCommit };
+function prepareStatements(database: Database) {
+  const { db, kind } = database;
+  const { rateLimits } = database.tables;
+  const relaxedCommit = relaxedCommitOf(kind);
   const [account, client] = [sql.placeholder("account"), sql.placeholder("client")];
   const both = [account, client];
   return {
-    hit: db.insert(rateLimits).values(row("key", "windowEnd")).onConflictDoUpdate(counting).returning(returned).prepare("rate_limit_hit"),
-    hitTwo: db
-      .insert(rateLimits)
-      .values([row("key", "windowEnd"), row("key2", "windowEnd2")])
-      .onConflictDoUpdate(counting)
-      .returning(returned)
-      .prepare("rate_limit_hit_two"),
+    hit: countingUpsert(database, 1).prepare("rate_limit_hit"),
+    hitTwo: countingUpsert(database, 2).prepare("rate_limit_hit_two"),
     forgive: db
       .update(rateLimits)
       .set({
@@ -142,4 +141,42 @@ function prepareStatements({ db, kind, tables: { rateLimits } }: Database) {
       .returning({ key: rateLimits.key, ...relaxedCommit })
       .prepare("rate_limit_reset"),
   };
+}
+
+/**
+ * PostgreSQL: a counter's transaction commits without waiting for the WAL flush, as SQLite's do
+ * (Database.bookkeeping). Set inside the statement, for its own transaction only: no extra round
+ * trip, and nothing stays on the connection for the next statement (a registration) to inherit, with
+ * or without a pooler. Evaluated in RETURNING, which every counter write has.
+ */
+function relaxedCommitOf(kind: Database["kind"]): Record<string, SQL.Aliased> {
+  return kind === "postgres" ? { relaxedCommit: sql`set_config('synchronous_commit', 'off', true)`.as("relaxed_commit") } : {};
+}
+
+/**
+ * The upsert that counts one hit of each of `keys` keys (parameters as RateLimiter.plan makes them):
+ * a row's window restarts when it has expired, else its count goes up. Returns the rows (CounterRow).
+ */
+export function countingUpsert({ db, kind, tables: { rateLimits } }: Database, keys: 1 | 2) {
+  const nowMs = sql.placeholder("nowMs");
+  // The values of the row being inserted are `excluded`'s.
+  const expired = sql`${rateLimits.expiresAt} <= excluded.window_start`;
+  const row = (key: string, windowEnd: string) => ({
+    key: sql.placeholder(key),
+    windowStart: nowMs,
+    count: 1,
+    expiresAt: sql.placeholder(windowEnd),
+  });
+  return db
+    .insert(rateLimits)
+    .values(keys === 1 ? [row("key", "windowEnd")] : [row("key", "windowEnd"), row("key2", "windowEnd2")])
+    .onConflictDoUpdate({
+      target: rateLimits.key,
+      set: {
+        count: sql`CASE WHEN ${expired} THEN 1 ELSE ${rateLimits.count} + 1 END`,
+        windowStart: sql`CASE WHEN ${expired} THEN excluded.window_start ELSE ${rateLimits.windowStart} END`,
+        expiresAt: sql`CASE WHEN ${expired} THEN excluded.expires_at ELSE ${rateLimits.expiresAt} END`,
+      },
+    })
+    .returning({ key: rateLimits.key, count: rateLimits.count, expiresAt: rateLimits.expiresAt, ...relaxedCommitOf(kind) });
 }

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DEFAULT_POOL } from "../../src/db/postgres";
 import { RateLimiter } from "../../src/ratelimit/limiter";
+import { createTestApp, PASSWORD } from "../support/app";
 import { freshDatabaseConfig, openTestDatabase } from "../support/database";
 
 const LIMIT = { max: 1_000_000, windowSeconds: 900 };
@@ -53,6 +54,34 @@ test("counter writes leave the connection's next commits durable", async () => {
   await limiter.forgive("login:account:a@ualberta.ca", "login:client:203.0.113.7");
   await limiter.reset("login:account:a@ualberta.ca");
   // The next statement on the pool's one connection.
+  const setting =
+    database.kind === "postgres"
+      ? (await database.db.execute<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit
+      : (database.db as unknown as BunSQLiteDatabase).all<{ synchronous: number }>(sql`PRAGMA synchronous`)[0]?.synchronous;
+  expect(setting).toBe(database.kind === "postgres" ? "on" : 2);
+});
+
+// On PostgreSQL a login counts its attempt and looks up its user in one statement (the counting upsert as
+// a data-modifying CTE): the same row locks in the same order, the same relaxed commit, as hitEach's.
+test("right and wrong passwords from one address at once: each answered as it should, only the wrong ones counted, the connection's next commits durable", async () => {
+  const database = await openTestDatabase(await freshDatabaseConfig({ icuLocale: "en-US" }), { pool: { ...DEFAULT_POOL, size: 1 } });
+  const { registerUser, call } = await createTestApp({ database });
+  const accounts = await Promise.all(Array.from({ length: 4 }, () => registerUser()));
+  const attempt = (email: string, password: string) => call("POST", "/api/auth/login", { body: { email, password } });
+  // Two accounts are guessed at (one wrong password each), two log in (three times each), all at once.
+  const [guessed, owned] = [accounts.slice(0, 2), accounts.slice(2)];
+  const answers = await Promise.all([
+    ...guessed.map(({ email }) => attempt(email, "Wrong-Pass-1")),
+    ...owned.flatMap(({ email }) => [attempt(email, PASSWORD), attempt(email, PASSWORD), attempt(email, PASSWORD)]),
+  ]);
+  expect(answers.map((answer) => answer.status)).toEqual([401, 401, 200, 200, 200, 200, 200, 200]);
+  // A guessed account has one failure counted, an owned one none: the limit (5) is reached after four
+  // more failures, or five, and the attempt after them is refused even with the right password.
+  for (const [index, { email }] of accounts.entries()) {
+    const more = index < guessed.length ? 4 : 5;
+    for (let failure = 0; failure < more; failure++) expect((await attempt(email, "Wrong-Pass-1")).status).toBe(401);
+    expect((await attempt(email, PASSWORD)).status).toBe(429);
+  }
   const setting =
     database.kind === "postgres"
       ? (await database.db.execute<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit
