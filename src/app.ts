@@ -5,7 +5,7 @@ import { HashGate } from "./auth/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
 import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./auth/password-hasher";
-import { authErrorToApi, authRoutes } from "./auth/routes";
+import { authErrorToApi, authRoutes, refuseBusyBeforeBody } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
@@ -108,6 +108,7 @@ export function createApp(deps: AppDeps) {
         inFlight,
         drain,
         errorMappers: [authErrorToApi],
+        beforeBody: refuseBusyBeforeBody(auth, { trustProxy: config.trustProxy }),
         onCompleted: (request) => metrics.recordRequest(request),
       }),
     )

@@ -161,11 +161,7 @@ export class HashGate {
           // is being turned away, one each of two students): a source with nothing waiting then takes
           // the place of the newest request of the source turned away most in this interval.
           const flooder = mine === 0 && this.overloaded ? this.mostShedWaiting() : undefined;
-          if (!flooder) {
-            if (this.standing) this.standing.overflowed = true;
-            this.noteShed(source);
-            return Promise.reject(this.busy(this.overloaded ? "overload" : "queue_full"));
-          }
+          if (!flooder) return Promise.reject(this.shed(source.client));
           this.queue.delete(flooder);
           flooder.reject(this.busy("fair_share"));
         }
@@ -182,6 +178,31 @@ export class HashGate {
       this.queue.push(waiter);
       this.observe();
     });
+  }
+
+  /**
+   * The decision admit() makes for a request of `client`, made before anything else is known of it
+   * (its body not read yet), when it does not depend on the account: the client already waits in a
+   * nearly full queue and is (one of) its heaviest sources, so admit() would turn it away whatever its
+   * account. Then it is turned away now and the error returned; otherwise null, and admit() decides.
+   * A flood's 503s then cost no body parsing and no validation.
+   */
+  refuseEarly(client: string): HashGateBusyError | null {
+    this.observe();
+    if (this.running < this.options.concurrency && this.queue.size === 0) return null;
+    const limit = this.limit();
+    if (this.queue.size < limit - Math.floor(limit * RESERVED_SHARE)) return null;
+    const mine = this.queue.waitingOf(client, undefined).client;
+    const heaviest = this.queue.heaviest();
+    if (mine === 0 || (heaviest && mine + 1 < heaviest.count)) return null;
+    return this.shed(client);
+  }
+
+  /** Turns an arrival of `client` away: the queue overflowed. */
+  private shed(client: string): HashGateBusyError {
+    if (this.standing) this.standing.overflowed = true;
+    this.noteShed(client);
+    return this.busy(this.overloaded ? "overload" : "queue_full");
   }
 
   /** Frees the slot and gives it to the next in line; true when a waiter was started. */
@@ -251,13 +272,13 @@ export class HashGate {
   }
 
   /** Counts a request turned away against its client address, for this interval (see mostShedWaiting). */
-  private noteShed(source: HashSource): void {
+  private noteShed(client: string): void {
     const now = this.now();
     if (now - this.shedSince >= this.options.queueTimeoutMs || this.shedBy.size >= MAX_WAITING) {
       this.shedBy.clear();
       this.shedSince = now;
     }
-    this.shedBy.set(source.client, (this.shedBy.get(source.client) ?? 0) + 1);
+    this.shedBy.set(client, (this.shedBy.get(client) ?? 0) + 1);
   }
 
   /** The newest waiter of the waiting client address turned away most often in this interval, if any was. */

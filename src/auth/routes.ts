@@ -1,6 +1,7 @@
 import { Elysia, type TSchema, t } from "elysia";
 import { checkBodyShape } from "../http/body-shape";
 import { ApiError } from "../http/errors";
+import type { BeforeBodyContext } from "../http/plugin";
 import { requestContext } from "../http/request-context";
 import { withExamples } from "../http/schemas";
 import { AuthError, type AuthErrorCode } from "./errors";
@@ -77,6 +78,26 @@ const shapes = {
   reset: shapeOf(ResetPasswordBody),
   change: shapeOf(ChangePasswordBody),
 };
+
+/** The endpoints whose requests wait for password hashing, and what a request turned away counts as. */
+const HASHING_ROUTES = new Map<string, "login" | undefined>([
+  ["/api/auth/login", "login"],
+  ["/api/auth/change-password", undefined],
+  ["/api/auth/reset-password", undefined],
+]);
+
+/**
+ * The HTTP plugin's beforeBody: a request to an endpoint that checks or sets a password, from a client
+ * address that the hashing queue turns away whatever it sends, is answered 503 SERVICE_BUSY before its
+ * body is read (AuthRules.refuseWhenBusy), so a flood's 503s cost no parsing or validation. Registration
+ * is left out: its attempts count against the client's registration limit before anything else.
+ */
+export function refuseBusyBeforeBody(auth: AuthService, options: { trustProxy: boolean }) {
+  return ({ request, route, server }: BeforeBodyContext) => {
+    if (!HASHING_ROUTES.has(route)) return undefined;
+    return auth.refuseWhenBusy(requestContext(request, server, options.trustProxy), HASHING_ROUTES.get(route));
+  };
+}
 
 /** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
 export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {

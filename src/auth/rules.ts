@@ -69,11 +69,20 @@ export class AuthRules {
   protected withHashSlot<T>(context: RequestContext, account: string, work: () => Promise<T>): Promise<T> {
     return this.deps.hashGate.run({ client: context.clientAddress, account }, work).catch(async (error) => {
       if (!(error instanceof HashGateBusyError)) throw error;
-      // Turned away without waiting: held a moment, so that a client retrying in a loop (ignoring
-      // Retry-After) cannot spend the CPU the hashes need on a stream of 503s. Still a fast answer.
-      if (error.reason !== "fair_share") await Bun.sleep(SHED_HOLD_MS);
-      throw new AuthError("SERVICE_BUSY", { retryAfterSeconds: error.retryAfterSeconds });
+      throw await busyAnswer(error);
     });
+  }
+
+  /**
+   * Before a request's body is read: a rejection with SERVICE_BUSY when the hashing queue would turn
+   * this client away whatever it sends (HashGate.refuseEarly), else nothing (no promise to wait for).
+   * `event` names what a turned-away request counts as.
+   */
+  refuseWhenBusy(context: RequestContext, event?: "login"): Promise<never> | undefined {
+    const busy = this.deps.hashGate.refuseEarly(context.clientAddress);
+    if (!busy) return undefined;
+    if (event) this.emit(context, { event, outcome: "failure", reason: "service_busy" });
+    return busyAnswer(busy).then((answer) => Promise.reject(answer));
   }
 
   /**
@@ -225,4 +234,14 @@ function prepareCountingLookup(database: Database) {
     .from(hits)
     .leftJoin(tables.users, eq(tables.users.email, sql.placeholder("email")))
     .prepare("login_count_and_lookup");
+}
+
+/**
+ * A request turned away by the hashing queue. One turned away without waiting is held a moment, so
+ * that a client retrying in a loop (ignoring Retry-After) cannot spend the CPU the hashes need on a
+ * stream of 503s. Still a fast answer.
+ */
+async function busyAnswer(error: HashGateBusyError): Promise<AuthError> {
+  if (error.reason !== "fair_share") await Bun.sleep(SHED_HOLD_MS);
+  return new AuthError("SERVICE_BUSY", { retryAfterSeconds: error.retryAfterSeconds });
 }

@@ -24,6 +24,11 @@ export class AuthService {
     this.passwords = new Passwords(deps, this.accounts);
   }
 
+  /** Before the body of a request that waits for password hashing is read: see AuthRules.refuseWhenBusy. */
+  refuseWhenBusy(context: RequestContext, event?: "login"): Promise<never> | undefined {
+    return this.sessions.refuseWhenBusy(context, event);
+  }
+
   limitClient(context: RequestContext, limit: "register_client" | "resend_client" | "forgot_client"): Promise<void> {
     return this.sessions.limitClient(context, limit);
   }

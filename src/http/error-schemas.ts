@@ -55,7 +55,7 @@ export const ERROR_CODE_DOCS: Record<ErrorCode, CodeDoc> = {
   },
   SERVICE_BUSY: {
     meaning:
-      "password hashing is under sustained overload, or this client is flooding it (bursts are queued and served, not refused); nothing was done (not counted as an attempt), retry after Retry-After seconds",
+      "password hashing is under sustained overload, or this client is flooding it (bursts are queued and served, not refused); nothing was done (not counted as an attempt), retry after Retry-After seconds. To a flooding client it may come before the body is validated",
     message: "The service is busy. Please try again in a moment.",
   },
   SERVICE_UNAVAILABLE: {

@@ -18,17 +18,26 @@ function validationDetails(error: ValidationError): FieldProblem[] {
   return [...fields].map((field) => ({ field, message: FIELD_MESSAGES[field] ?? "is invalid" }));
 }
 
+/** What a beforeBody hook sees of a request. */
+export interface BeforeBodyContext {
+  request: Request;
+  /** The route template (`/api/auth/login`). */
+  route: string;
+  server: { requestIP(request: Request): { address: string } | null } | null;
+}
+
 /** Turns a capability's own error (a domain error) into its HTTP answer, or null when it is not one. */
 export type ErrorMapper = (error: unknown) => ApiError | null;
 
 function toApiError(code: string | number, error: unknown, mappers: readonly ErrorMapper[]): ApiError | null {
   if (error instanceof ApiError) return error;
+  // Elysia wraps what a parser throws (our 413/415/400, an answer given before the body) in a ParseError.
+  const thrown = code === "PARSE" && error instanceof Error && error.cause !== undefined ? error.cause : error;
+  if (thrown instanceof ApiError) return thrown;
   for (const map of mappers) {
-    const mapped = map(error);
+    const mapped = map(thrown);
     if (mapped) return mapped;
   }
-  // Elysia wraps what a parser throws (our 413/415/400) in a ParseError.
-  if (error instanceof Error && error.cause instanceof ApiError) return error.cause;
   if (error instanceof ValidationError && error.type !== "response") {
     return new ApiError(400, "VALIDATION_ERROR", "The request is not valid.", validationDetails(error));
   }
@@ -107,6 +116,11 @@ export function httpPlugin(options: {
   /** The capabilities' domain errors, mapped where every error is answered (so handlers need no wrapper). */
   errorMappers?: readonly ErrorMapper[];
   onCompleted?: (request: CompletedRequest) => void;
+  /**
+   * Runs before a request body is read, with the matched route: a capability may answer first with a
+   * rejected promise (the auth routes' 503 SERVICE_BUSY for a client the hashing queue turns away anyway).
+   */
+  beforeBody?: (context: BeforeBodyContext) => Promise<never> | undefined;
 }) {
   const errorMappers = options.errorMappers ?? [];
   const writeRequestLine = requestLineWriter(options.logger);
@@ -123,7 +137,10 @@ export function httpPlugin(options: {
       const info = requestInfo(request);
       if (info) options.inFlight.begin(info);
     })
-    .onParse({ as: "global" }, ({ request }) => readJsonBody(request))
+    .onParse({ as: "global" }, (context) => {
+      const answered = options.beforeBody?.(context);
+      return answered ? answered.then(() => readJsonBody(context.request)) : readJsonBody(context.request);
+    })
     .onError({ as: "global" }, ({ code, error, set, request }) => {
       const apiError = toApiError(code, error, errorMappers);
       if (apiError) {

@@ -176,6 +176,46 @@ describe("sustained overload (password hashing)", () => {
   });
 });
 
+describe("a client the hashing queue turns away anyway is answered before its body is read", () => {
+  test("login, change-password and reset-password from it are 503 SERVICE_BUSY whatever their body; another client's body is still read; logged and counted as any 503", async () => {
+    const slow = controllableHasher();
+    // The shortest queue there is: one request waits.
+    const app = await createTestApp({
+      hasher: slow.hasher,
+      env: { PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE_TIMEOUT: "1ms", PASSWORD_HASH_OVERLOAD_WAIT: "1ms", TRUST_PROXY: "true" },
+    });
+    const { email } = await app.registerUser();
+    const post = (path: string, body: string, address: string) =>
+      app.call("POST", path, { body, headers: { ...from(address), "content-type": "application/json" } });
+    const valid = JSON.stringify({ email, password: PASSWORD });
+    slow.hold();
+    const running = post("/api/auth/login", valid, "10.66.0.1");
+    const waiting = post("/api/auth/login", valid, "10.66.0.1");
+    await untilInGate(app, 2);
+
+    // Not even JSON: answered before the body would have been found invalid (or, here, unauthenticated).
+    for (const path of ["/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password"]) {
+      const refused = await post(path, "{not json", "10.66.0.1");
+      expect([path, refused.status, refused.json?.error?.code]).toEqual([path, 503, "SERVICE_BUSY"]);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(refused.headers.get("x-request-id")).toBeTruthy();
+    }
+    // Another address's body is read and judged as always.
+    const other = await post("/api/auth/login", "{not json", "10.40.0.1");
+    expect([other.status, other.json.error.code]).toEqual([400, "VALIDATION_ERROR"]);
+
+    slow.release();
+    expect([(await running).status, (await waiting).status]).toEqual([200, 200]);
+    const metrics = (await app.metrics.scrape()).text;
+    expect(metrics).toContain('http_requests_total{method="POST",route="/api/auth/login",status="503"} 1');
+    expect(metrics).toContain('http_requests_total{method="POST",route="/api/auth/change-password",status="503"} 1');
+    expect(metrics).toContain('auth_logins_total{result="service_busy"} 1');
+    expect(metrics).toContain("password_hash_rejections_total 3");
+    const lines = app.logLines.map((line) => JSON.parse(line)).filter((line) => line.msg === "request" && line.status === 503);
+    expect(lines.map((line) => line.route).sort()).toEqual(["/api/auth/change-password", "/api/auth/login", "/api/auth/reset-password"]);
+  });
+});
+
 describe("argon2id parameters chosen on purpose", () => {
   test("a password hashed with older parameters is re-hashed with the configured ones at the next successful login", async () => {
     const app = await createTestApp();

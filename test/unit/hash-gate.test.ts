@@ -320,3 +320,61 @@ describe("HashGate: one source cannot starve another", () => {
     expect(h.started.at(-1)).toBe("flood"); // nobody else waits: no slot stays idle
   });
 });
+
+describe("HashGate: a request turned away before its body is read", () => {
+  test("refuseEarly turns a client away only where admission would have, whatever its account: two gates, one asked first, decide every arrival alike", async () => {
+    // The same arrivals (a flood at 3 × the hash rate from one address, at times several accounts from
+    // it, and students) to two gates: one asked refuseEarly(client) before each arrival, which then
+    // does not arrive when refused; one not asked.
+    const early = harness();
+    const plain = harness();
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const outcomes: { early: ReturnType<typeof early.submit> | "refused early"; plain: ReturnType<typeof plain.submit> }[] = [];
+    let refusedEarly = 0;
+    for (let step = 0; step < 300; step++) {
+      const arrivals: [string, string | undefined][] = [];
+      for (let n = 0; n < 3; n++) arrivals.push(["flood", random() < 0.3 ? `victim${n}@x.edu` : undefined]);
+      // A student, at times pressing twice.
+      if (random() < 0.2) for (let n = random() < 0.5 ? 1 : 2; n > 0; n--) arrivals.push([`10.5.${step}.1`, `s${step}@x.edu`]);
+      if (random() < 0.05) for (let n = 0; n < 5; n++) arrivals.push([`10.6.${step}.${n}`, "shared@x.edu"]);
+      for (const [client, account] of arrivals) {
+        const refused = early.gate.refuseEarly(client);
+        if (refused) refusedEarly++;
+        outcomes.push({ early: refused ? "refused early" : early.submit(client, account), plain: plain.submit(client, account) });
+      }
+      await early.settle();
+      await plain.settle();
+      const ms = 60 + Math.floor(random() * 80);
+      await early.hash(ms);
+      await plain.hash(ms);
+    }
+    expect(refusedEarly).toBeGreaterThan(300);
+    expect(outcomes.map(({ early }) => early === "refused early" || busy(early))).toEqual(outcomes.map(({ plain }) => busy(plain)));
+    expect(early.started).toEqual(plain.started);
+    expect(early.rejected).toEqual(plain.rejected);
+    expect(early.gate.status).toEqual(plain.gate.status);
+  });
+
+  test("a client with nothing waiting, a queue with room, or a client far lighter than the heaviest is never refused early", async () => {
+    const h = harness(); // 30 may wait
+    expect(h.gate.refuseEarly("flood")).toBeNull(); // idle
+    const flood = Array.from({ length: 20 }, () => h.submit("flood"));
+    await h.settle();
+    expect(h.gate.refuseEarly("flood")).toBeNull(); // 19 waiting: room left
+    flood.push(...Array.from({ length: 8 }, () => h.submit("flood")));
+    await h.settle();
+    const refused = h.gate.refuseEarly("flood"); // 27 waiting: the places left are kept for others
+    expect(refused).toBeInstanceOf(HashGateBusyError);
+    expect(refused?.retryAfterSeconds).toBe(3);
+    expect(h.rejected).toEqual(["queue_full"]);
+    expect(h.gate.refuseEarly("10.5.0.1")).toBeNull(); // a student: admission decides
+    h.submit("10.5.0.1");
+    await h.settle();
+    // Waiting, but far from the heaviest: its second request may still take one of the flood's places.
+    expect(h.gate.refuseEarly("10.5.0.1")).toBeNull();
+  });
+});
