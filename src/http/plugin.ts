@@ -137,9 +137,9 @@ export function httpPlugin(options: {
       const info = requestInfo(request);
       if (info) options.inFlight.begin(info);
     })
-    .onParse({ as: "global" }, (context) => {
-      const answered = options.beforeBody?.(context);
-      return answered ? answered.then(() => readJsonBody(context.request)) : readJsonBody(context.request);
+    .onParse({ as: "global" }, ({ request, route, server }) => {
+      const answered = options.beforeBody?.({ request, route, server });
+      return answered ? answered.then(() => readJsonBody(request)) : readJsonBody(request);
     })
     .onError({ as: "global" }, ({ code, error, set, request }) => {
       const apiError = toApiError(code, error, errorMappers);
