@@ -1,12 +1,22 @@
 import { expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import type { Database } from "../../src/db/database";
 import { DEFAULT_POOL } from "../../src/db/postgres";
 import { RateLimiter } from "../../src/ratelimit/limiter";
 import { createTestApp, PASSWORD } from "../support/app";
 import { freshDatabaseConfig, openTestDatabase } from "../support/database";
 
 const LIMIT = { max: 1_000_000, windowSeconds: 900 };
+
+/** The next statement on the (one) connection commits durably: PostgreSQL synchronous_commit on, SQLite FULL. */
+async function expectNextCommitDurable(database: Database) {
+  const setting =
+    database.kind === "postgres"
+      ? (await database.db.execute<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit
+      : (database.db as unknown as BunSQLiteDatabase).all<{ synchronous: number }>(sql`PRAGMA synchronous`)[0]?.synchronous;
+  expect(setting).toBe(database.kind === "postgres" ? "on" : 2);
+}
 
 // Found by the bench (PostgreSQL, 50 connections from one address): the counting of one login (its
 // client row, then its account row) and the forgiving of another (both rows in one UPDATE, locked in
@@ -54,11 +64,7 @@ test("counter writes leave the connection's next commits durable", async () => {
   await limiter.forgive("login:account:a@ualberta.ca", "login:client:203.0.113.7");
   await limiter.reset("login:account:a@ualberta.ca");
   // The next statement on the pool's one connection.
-  const setting =
-    database.kind === "postgres"
-      ? (await database.db.execute<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit
-      : (database.db as unknown as BunSQLiteDatabase).all<{ synchronous: number }>(sql`PRAGMA synchronous`)[0]?.synchronous;
-  expect(setting).toBe(database.kind === "postgres" ? "on" : 2);
+  await expectNextCommitDurable(database);
 });
 
 // On PostgreSQL a login counts its attempt and looks up its user in one statement (the counting upsert as
@@ -82,9 +88,5 @@ test("right and wrong passwords from one address at once: each answered as it sh
     for (let failure = 0; failure < more; failure++) expect((await attempt(email, "Wrong-Pass-1")).status).toBe(401);
     expect((await attempt(email, PASSWORD)).status).toBe(429);
   }
-  const setting =
-    database.kind === "postgres"
-      ? (await database.db.execute<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit
-      : (database.db as unknown as BunSQLiteDatabase).all<{ synchronous: number }>(sql`PRAGMA synchronous`)[0]?.synchronous;
-  expect(setting).toBe(database.kind === "postgres" ? "on" : 2);
+  await expectNextCommitDurable(database);
 });
