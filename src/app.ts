@@ -1,10 +1,10 @@
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
-import { HashGate } from "./auth/hash-gate";
+import { HashGate } from "./hashing/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
-import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./auth/password-hasher";
+import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./hashing/password-hasher";
 import { authErrorToApi, authRoutes, refuseBusyBeforeBody } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";

@@ -6,10 +6,10 @@ import type { Database, Queryable } from "../db/database";
 import { countingUpsert, type Hit, type RateLimiter } from "../ratelimit/limiter";
 import { AuthError } from "./errors";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
-import { type HashGate, HashGateBusyError } from "./hash-gate";
+import { type HashGate, HashGateBusyError } from "../hashing/hash-gate";
 import type { AccessTokens, IssuedToken } from "./jwt";
 import type { Keys } from "./keys";
-import type { PasswordHasher } from "./password-hasher";
+import type { PasswordHasher } from "../hashing/password-hasher";
 import { normalizePassword } from "./password-policy";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
-import { OWASP_MINIMUM } from "../auth/password-hasher";
+import { OWASP_MINIMUM } from "../hashing/password-hasher";
 import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
 import { parseDataSecret, parseJwt } from "./secrets";
 

@@ -44,7 +44,7 @@ describe("POST /api/auth/login", () => {
   test("an unknown email still costs one password hash check", async () => {
     let verifications = 0;
     const { createApp } = await import("../../src/app");
-    const { argon2idHasher } = await import("../../src/auth/password-hasher");
+    const { argon2idHasher } = await import("../../src/hashing/password-hasher");
     const inner = argon2idHasher({ memoryKib: 1024, timeCost: 1 });
     const counted = createApp({
       config: app.config,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { argon2idHasher, argon2idParams, type PasswordHasher } from "../../src/auth/password-hasher";
+import { argon2idHasher, argon2idParams, type PasswordHasher } from "../../src/hashing/password-hasher";
 import type { ManualClock } from "../../src/clock";
 import { createTestApp, PASSWORD, TEST_HASHER, type TestApp } from "../support/app";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import { createApp } from "../../src/app";
-import { argon2idHasher } from "../../src/auth/password-hasher";
+import { argon2idHasher } from "../../src/hashing/password-hasher";
 import { type Clock, systemClock } from "../../src/clock";
 import { type Database, openDatabase } from "../../src/db/database";
 import { applyMigrations } from "../../src/db/migrate";

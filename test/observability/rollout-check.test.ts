@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PasswordHasher } from "../../src/auth/password-hasher";
+import type { PasswordHasher } from "../../src/hashing/password-hasher";
 import { createTestApp, TEST_HASHER, type TestApp } from "../support/app";
 
 /**

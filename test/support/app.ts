@@ -1,5 +1,5 @@
 import { createApp } from "../../src/app";
-import { argon2idHasher, type PasswordHasher } from "../../src/auth/password-hasher";
+import { argon2idHasher, type PasswordHasher } from "../../src/hashing/password-hasher";
 import { ManualClock } from "../../src/clock";
 import { type Config, type DatabaseConfig, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type BusyReason, HashGate, HashGateBusyError, type HashGateOptions } from "../../src/auth/hash-gate";
+import { type BusyReason, HashGate, HashGateBusyError, type HashGateOptions } from "../../src/hashing/hash-gate";
 
 /** Lets every pending promise callback run (no timers, no waiting on the clock). */
 const settle = () => new Promise((resolve) => setImmediate(resolve));

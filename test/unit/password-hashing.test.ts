@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { argon2idHasher, argon2idParams } from "../../src/auth/password-hasher";
+import { argon2idHasher, argon2idParams } from "../../src/hashing/password-hasher";
 
 describe("argon2id parameters", () => {
   test("hashes carry the configured parameters, and others are marked for rehashing", async () => {

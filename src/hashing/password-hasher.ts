@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 
 /** argon2id cost parameters; p is always 1 (Bun's implementation). */
 export interface PasswordHashParams {
@@ -11,6 +11,12 @@ export const OWASP_MINIMUM: PasswordHashParams = { memoryKib: 19456, timeCost: 2
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
+  /**
+   * Present when the implementation takes the caller's salt (16 bytes): the same password, salt and
+   * parameters (this hasher's unless given) give the same PHC string. Pending registrations of one
+   * address share a salt, so one hash checks a password against all of them (findMatchingHash).
+   */
+  hashWithSalt?(password: string, salt: Uint8Array, params?: PasswordHashParams): Promise<string>;
   verify(password: string, hash: string): Promise<boolean>;
   /** True when `hash` was made with other parameters than this hasher's: rehash at the next login. */
   needsRehash(hash: string): boolean;
@@ -40,4 +46,35 @@ export function argon2idHasher(params: PasswordHashParams = OWASP_MINIMUM): Pass
       return current?.memoryKib !== params.memoryKib || current.timeCost !== params.timeCost;
     },
   };
+}
+
+/** The PHC string up to its digest (`$argon2id$v=19$m=…,t=…,p=1$<salt>$`): what hashes of one salt and parameters share. */
+const prefixOf = (hash: string) => hash.slice(0, hash.lastIndexOf("$") + 1);
+
+/**
+ * The index of the first of `hashes` that `password` matches, or -1. Hashes that share a salt and
+ * parameters cost one hash together when the hasher takes a salt (hashWithSalt); otherwise each is
+ * checked in turn. Every comparison is constant-time.
+ */
+export async function findMatchingHash(hasher: PasswordHasher, password: string, hashes: readonly string[]): Promise<number> {
+  const groups = new Map<string, number[]>();
+  hashes.forEach((hash, index) => {
+    const prefix = prefixOf(hash);
+    groups.set(prefix, [...(groups.get(prefix) ?? []), index]);
+  });
+  let found = -1;
+  for (const [prefix, indexes] of groups) {
+    const params = argon2idParams(prefix);
+    const salt = prefix.split("$")[4];
+    if (indexes.length > 1 && hasher.hashWithSalt && params && salt) {
+      const computed = Buffer.from(await hasher.hashWithSalt(password, Buffer.from(salt, "base64"), params));
+      for (const index of indexes) {
+        const stored = Buffer.from(hashes[index] ?? "");
+        if (stored.length === computed.length && timingSafeEqual(stored, computed) && found === -1) found = index;
+      }
+    } else {
+      for (const index of indexes) if ((await hasher.verify(password, hashes[index] ?? "")) && found === -1) found = index;
+    }
+  }
+  return found;
 }
