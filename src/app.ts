@@ -1,15 +1,15 @@
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { combineSinks } from "./auth/events";
-import { HashGate } from "./hashing/hash-gate";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
-import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./hashing/password-hasher";
 import { authErrorToApi, authRoutes, refuseBusyBeforeBody } from "./auth/routes";
 import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
 import type { Database } from "./db/database";
+import { HashGate } from "./hashing/hash-gate";
+import { argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./hashing/password-hasher";
 import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
 import { DrainState, httpPlugin, InFlightRequests } from "./http/plugin";

@@ -3,13 +3,13 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Queryable } from "../db/database";
+import { type HashGate, HashGateBusyError } from "../hashing/hash-gate";
+import type { PasswordHasher } from "../hashing/password-hasher";
 import { countingUpsert, type Hit, type RateLimiter } from "../ratelimit/limiter";
 import { AuthError } from "./errors";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
-import { type HashGate, HashGateBusyError } from "../hashing/hash-gate";
 import type { AccessTokens, IssuedToken } from "./jwt";
 import type { Keys } from "./keys";
-import type { PasswordHasher } from "../hashing/password-hasher";
 import { normalizePassword } from "./password-policy";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 

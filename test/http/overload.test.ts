@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { argon2idHasher, argon2idParams, type PasswordHasher } from "../../src/hashing/password-hasher";
 import type { ManualClock } from "../../src/clock";
+import { argon2idHasher, argon2idParams, type PasswordHasher } from "../../src/hashing/password-hasher";
 import { createTestApp, PASSWORD, TEST_HASHER, type TestApp } from "../support/app";
 
 /**

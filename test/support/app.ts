@@ -1,8 +1,8 @@
 import { createApp } from "../../src/app";
-import { argon2idHasher, type PasswordHasher } from "../../src/hashing/password-hasher";
 import { ManualClock } from "../../src/clock";
 import { type Config, type DatabaseConfig, parseConfig } from "../../src/config/config";
 import type { Database } from "../../src/db/database";
+import { argon2idHasher, type PasswordHasher } from "../../src/hashing/password-hasher";
 import { createLogger } from "../../src/logger";
 import type { EmailMessage, MailTransport } from "../../src/mail/types";
 import { createDatabaseMetrics } from "../../src/observability/database-metrics";
