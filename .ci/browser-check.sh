@@ -16,4 +16,4 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-bun test ./test/browser/swagger-ui.browser.ts || exit 1
+bun test ./test/browser/swagger-ui.browser.ts ./test/browser/link-pages.browser.ts || exit 1

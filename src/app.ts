@@ -1,10 +1,10 @@
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
+import { type AuthDeps, DeferredWork, prepareStatements } from "./auth/core";
 import { combineSinks } from "./auth/events";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
 import { authErrorToApi, authRoutes, refuseBusyBeforeBody } from "./auth/routes";
-import { AuthService } from "./auth/service";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
 import type { Database } from "./db/database";
@@ -22,6 +22,7 @@ import type { DatabaseMetrics } from "./observability/database-metrics";
 import { type ErrorReporter, noErrorReporter } from "./observability/error-reporting";
 import { createMetrics } from "./observability/metrics";
 import { metricsRoutes } from "./observability/routes";
+import { linkPages } from "./pages/link-pages";
 import { RateLimiter } from "./ratelimit/limiter";
 import { VERSION } from "./version";
 
@@ -83,7 +84,7 @@ export function createApp(deps: AppDeps) {
   });
   const limiter = new RateLimiter(database, (key) => `h:${keys.bookkeepingHash(`rate-limit:${key}`)}`);
   const inFlight = new InFlightRequests();
-  const auth = new AuthService({
+  const auth: AuthDeps = {
     config,
     database,
     clock,
@@ -96,8 +97,9 @@ export function createApp(deps: AppDeps) {
     events: combineSinks(metrics.events, auditLog(logger, keys.auditHash)),
     onEmailQueued: () => outbox.wake(),
     // Emails deferred past an answer count as work in flight: a shutdown waits for them.
-    background: inFlight,
-  });
+    deferred: new DeferredWork(logger, inFlight),
+    statements: prepareStatements(database),
+  };
   const drain = new DrainState();
   // No response schema has a transform; Elysia's Encode pass over every response was pure cost.
   const app = new Elysia({ encodeSchema: false })
@@ -116,6 +118,7 @@ export function createApp(deps: AppDeps) {
     .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))
     .use(metricsRoutes(metrics, config))
+    .use(linkPages())
     .use(authRoutes(auth, { trustProxy: config.trustProxy }));
   metrics.expectRoutes(app.routes);
   /** Times one hash as the gate's first estimate; the server calls it once, after start-up. */

@@ -27,3 +27,13 @@ export function isAllowedDomain(domain: string, allowedSuffixes: readonly string
   const normalized = domain.toLowerCase();
   return allowedSuffixes.some((suffix) => normalized === suffix || normalized.endsWith(`.${suffix}`));
 }
+
+/**
+ * The mailbox an address delivers to: the address without a `+tag` in its local part
+ * (`student+1@ualberta.ca` and `student@ualberta.ca` are one mailbox). Expects a normalised email.
+ */
+export function mailboxOf(email: string): string {
+  const at = email.lastIndexOf("@");
+  const plus = email.indexOf("+");
+  return plus > 0 && plus < at ? email.slice(0, plus) + email.slice(at) : email;
+}

@@ -4,7 +4,10 @@ import { ApiError } from "../http/errors";
 import type { BeforeBodyContext } from "../http/plugin";
 import { requestContext } from "../http/request-context";
 import { withExamples } from "../http/schemas";
+import { type AuthDeps, limitClient, refuseWhenBusy } from "./core";
 import { AuthError, type AuthErrorCode } from "./errors";
+import { changePassword, forgotPassword, resetPassword } from "./passwords";
+import { register, resendVerification, verifyEmail } from "./registration";
 import {
   BusyOrUnavailable,
   ChangePasswordBody,
@@ -13,6 +16,7 @@ import {
   InternalError,
   InvalidBody,
   LoginBody,
+  LoginSession,
   Message,
   PayloadTooLarge,
   RateLimited,
@@ -20,13 +24,13 @@ import {
   Registration,
   ResetPasswordBody,
   Session,
-  TokenBody,
   Unauthorized,
   Unavailable,
   UnsupportedMediaType,
   UserResult,
+  VerifyEmailBody,
 } from "./schemas";
-import type { AuthService } from "./service";
+import { authenticate, login, logout } from "./sessions";
 import { toPublicUser } from "./users";
 
 const bearer = [{ bearerAuth: [] }];
@@ -72,7 +76,7 @@ const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
 };
 const shapes = {
   register: shapeOf(RegisterBody),
-  token: shapeOf(TokenBody),
+  verify: shapeOf(VerifyEmailBody),
   email: shapeOf(EmailBody),
   login: shapeOf(LoginBody),
   reset: shapeOf(ResetPasswordBody),
@@ -82,6 +86,7 @@ const shapes = {
 /** The endpoints whose requests wait for password hashing, and what a request turned away counts as. */
 const HASHING_ROUTES = new Map<string, "login" | undefined>([
   ["/api/auth/login", "login"],
+  ["/api/auth/verify-email", undefined],
   ["/api/auth/change-password", undefined],
   ["/api/auth/reset-password", undefined],
 ]);
@@ -89,29 +94,33 @@ const HASHING_ROUTES = new Map<string, "login" | undefined>([
 /**
  * The HTTP plugin's beforeBody: a request to an endpoint that checks or sets a password, from a client
  * address that the hashing queue turns away whatever it sends, is answered 503 SERVICE_BUSY before its
- * body is read (AuthRules.refuseWhenBusy), so a flood's 503s cost no parsing or validation. Registration
+ * body is read (core.ts refuseWhenBusy), so a flood's 503s cost no parsing or validation. Registration
  * is left out: its attempts count against the client's registration limit before anything else.
  */
-export function refuseBusyBeforeBody(auth: AuthService, options: { trustProxy: boolean }) {
+export function refuseBusyBeforeBody(auth: AuthDeps, options: { trustProxy: boolean }) {
   return ({ request, route, server }: BeforeBodyContext) => {
     if (!HASHING_ROUTES.has(route)) return undefined;
-    return auth.refuseWhenBusy(requestContext(request, server, options.trustProxy), HASHING_ROUTES.get(route));
+    return refuseWhenBusy(auth, requestContext(request, server, options.trustProxy), HASHING_ROUTES.get(route));
   };
 }
 
-/** The `/api/auth/*` routes: HTTP in and out; the rules live in AuthService. */
-export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) {
+/**
+ * The `/api/auth/*` routes: HTTP in and out. Each calls its rule in the flow's file: registration.ts
+ * (register, verify-email, resend-verification), sessions.ts (login, me, logout), passwords.ts
+ * (forgot-password, reset-password, change-password).
+ */
+export function authRoutes(auth: AuthDeps, options: { trustProxy: boolean }) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
     .derive(({ request, server }) => ({ context: requestContext(request, server, options.trustProxy) }))
     .post(
       "/register",
-      async ({ body, context, status }) => status(201, { user: await auth.register(context, body), verificationRequired: true as const }),
+      async ({ body, context, status }) => status(201, { user: await register(auth, context, body), verificationRequired: true as const }),
       {
         body: RegisterBody,
         parse: "json",
         // Before validation: every attempt counts, accepted or not.
         transform: async ({ context, body }) => {
-          await auth.limitClient(context, "register_client");
+          await limitClient(auth, context, "register_client");
           shapes.register(body);
         },
         response: {
@@ -126,32 +135,40 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           operationId: "register",
           summary: "Register with a university email",
           description:
-            "Creates an unverified account and sends a verification email (the link's token is valid for 24 hours). An address is taken only by a verified account: registering an address whose account is still unverified replaces that account (its password, username and links stop working). Every invalid field is reported at once in `details`. Registration attempts are limited per client address (429 RATE_LIMITED). 503 SERVICE_BUSY with Retry-After only under sustained overload of password hashing: bursts are queued and served.",
+            "Creates a pending registration and sends a verification email (its link is valid for 24 hours). An address is taken (409 EMAIL_TAKEN) only by a verified account: until one is verified, several pending registrations of an address may exist side by side, each with its own username, password and names, and a new registration never ends or changes another one. A pending registration holds its username (409 USERNAME_TAKEN) until it is deleted: when another registration of its address is verified, or 24 hours after the newest link of its address. Verification emails go out at most 3 per hour per mailbox (the address without its +tag), registrations and resends together; over that the answer is the same 201, without an email. Every invalid field is reported at once in `details`. Registration attempts are limited per client address (429 RATE_LIMITED). 503 SERVICE_BUSY with Retry-After only under sustained overload of password hashing: bursts are queued and served.",
         },
       },
     )
-    .post("/verify-email", async ({ body, context }) => ({ user: await auth.verifyEmail(context, body.token) }), {
-      body: TokenBody,
+    .post("/verify-email", ({ body, context }) => verifyEmail(auth, context, body.token, body.password), {
+      body: VerifyEmailBody,
       parse: "json",
-      transform: ({ body }) => shapes.token(body),
-      response: { 200: UserResult, ...bodyErrors, 400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]) },
+      transform: ({ body }) => shapes.verify(body),
+      response: {
+        200: LoginSession,
+        ...bodyErrors,
+        400: errorResponse(["INVALID_TOKEN", "VALIDATION_ERROR"]),
+        401: errorResponse(["INVALID_CREDENTIALS"]),
+        429: RateLimited,
+        503: BusyOrUnavailable,
+      },
       detail: {
         operationId: "verifyEmail",
-        summary: "Verify an email address with the token from the email",
-        description: "Tokens are single use and expire after 24 hours; an unknown, expired or used token is 400 INVALID_TOKEN.",
+        summary: "Verify an email address: the token from the email and the password chosen at registration",
+        description:
+          "Every live link of an address works for every pending registration of that address; the one whose password is sent becomes the address's verified account, and the student is logged in (the answer of login). The address's other pending registrations are deleted and all its links stop working. 400 INVALID_TOKEN: unknown, older than 24 hours, used, or the address already has a verified account. 401 INVALID_CREDENTIALS: no pending registration of the address has this password; the link stays usable, and the attempt counts as a failed login of the address (429 RATE_LIMITED with Retry-After as for login). 503 SERVICE_BUSY with Retry-After under sustained overload of password checking.",
       },
     })
     .post(
       "/resend-verification",
       async ({ body, context, status }) => {
-        await auth.resendVerification(context, body.email);
+        await resendVerification(auth, context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
         transform: async ({ context, body }) => {
-          await auth.limitClient(context, "resend_client");
+          await limitClient(auth, context, "resend_client");
           shapes.email(body);
         },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
@@ -159,16 +176,16 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           operationId: "resendVerification",
           summary: "Send the verification email again",
           description:
-            "Answers 202 with the same body for every well-formed address (no account enumeration); sending is throttled per account silently.",
+            "Answers 202 with the same body for every well-formed address (no account enumeration). When the address has pending registrations and no verified account, a new link is sent that works for each of them; verification emails go out at most 3 per hour per mailbox (registrations and resends together), silently. Requests are limited per client address (429 RATE_LIMITED).",
         },
       },
     )
-    .post("/login", ({ body, context }) => auth.login(context, body.email, body.password), {
+    .post("/login", ({ body, context }) => login(auth, context, body), {
       body: LoginBody,
       parse: "json",
       transform: ({ body }) => shapes.login(body),
       response: {
-        200: Session,
+        200: LoginSession,
         ...bodyErrors,
         401: errorResponse(["INVALID_CREDENTIALS"]),
         403: errorResponse(["EMAIL_NOT_VERIFIED"]),
@@ -179,10 +196,10 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
         operationId: "login",
         summary: "Log in and get a JWT",
         description:
-          "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is right. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed. 503 SERVICE_BUSY with Retry-After only under sustained overload of password checking, or for a client flooding it (bursts are queued and served); the attempt was not counted: retry after Retry-After seconds.",
+          "An unknown email and a wrong password get the same 401 INVALID_CREDENTIALS; 403 EMAIL_NOT_VERIFIED only when the password is that of a pending registration of the address. After 5 failed attempts for one address within 15 minutes that address's logins get 429 RATE_LIMITED (even with the right password) until Retry-After has passed; each client address (an IPv6 client is its /64) is limited too, except for a login that carries the `deviceToken` of an earlier login or verification of this address. 503 SERVICE_BUSY with Retry-After only under sustained overload of password checking, or for a client flooding it (bursts are queued and served); the attempt was not counted: retry after Retry-After seconds.",
       },
     })
-    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await auth.authenticate(context, headers.authorization)).user) }), {
+    .get("/me", async ({ headers, context }) => ({ user: toPublicUser((await authenticate(auth, context, headers.authorization)).user) }), {
       response: { 200: UserResult, 401: Unauthorized, 500: InternalError, 503: Unavailable },
       detail: {
         operationId: "getMe",
@@ -195,8 +212,8 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/logout",
       async ({ headers, context, status }) => {
-        const { user, claims } = await auth.authenticate(context, headers.authorization);
-        await auth.logout(context, user, claims);
+        const { user, claims } = await authenticate(auth, context, headers.authorization);
+        await logout(auth, context, user, claims);
         return status(204, undefined);
       },
       {
@@ -213,28 +230,29 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
     .post(
       "/forgot-password",
       async ({ body, context, status }) => {
-        await auth.forgotPassword(context, body.email);
+        await forgotPassword(auth, context, body.email);
         return status(202, { message: ACCEPTED });
       },
       {
         body: EmailBody,
         parse: "json",
         transform: async ({ context, body }) => {
-          await auth.limitClient(context, "forgot_client");
+          await limitClient(auth, context, "forgot_client");
           shapes.email(body);
         },
         response: { 202: Accepted, ...bodyErrors, 429: RateLimited },
         detail: {
           operationId: "forgotPassword",
           summary: "Ask for a password reset email",
-          description: "Answers 202 with the same body whether or not the account exists; throttled per account silently.",
+          description:
+            "Answers 202 with the same body whether or not the account exists; when a verified account has this address, a reset email is sent, at most 3 per hour per mailbox (the address without its +tag), silently. Requests are limited per client address (429 RATE_LIMITED).",
         },
       },
     )
     .post(
       "/reset-password",
       async ({ body, context }) => {
-        await auth.resetPassword(context, body.token, body.password);
+        await resetPassword(auth, context, body.token, body.password);
         return { message: "Your password has been changed. Please log in again." };
       },
       {
@@ -251,15 +269,15 @@ export function authRoutes(auth: AuthService, options: { trustProxy: boolean }) 
           operationId: "resetPassword",
           summary: "Set a new password with the token from the reset email",
           description:
-            "Every JWT issued before is rejected afterwards, and the user's other reset links stop working. 400 INVALID_TOKEN: unknown, older than 1 hour, or used. 503 SERVICE_BUSY (sustained overload only): the token stays usable.",
+            "Every JWT issued before is rejected afterwards, the user's other reset links stop working, and the account's failed-login count is cleared (the reset proved control of the mailbox). 400 INVALID_TOKEN: unknown, older than 1 hour, or used. 503 SERVICE_BUSY (sustained overload only): the token stays usable.",
         },
       },
     )
     .post(
       "/change-password",
       async ({ body, headers, context }) => {
-        const { user } = await auth.authenticate(context, headers.authorization);
-        return auth.changePassword(context, user, body.currentPassword, body.newPassword);
+        const { user } = await authenticate(auth, context, headers.authorization);
+        return changePassword(auth, context, user, body.currentPassword, body.newPassword);
       },
       {
         body: ChangePasswordBody,

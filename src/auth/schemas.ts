@@ -72,6 +72,37 @@ export const Session = t.Object(
   },
 );
 
+const DEVICE_TOKEN_EXAMPLE =
+  "eyJhIjoiM2J2X1lVZkR0cU1aeHlZRjdiNVJ0QSIsImUiOjE4Mjc0NDAwMDAsIm4iOiIwYjFlIn0.Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLW1hYw";
+const deviceToken = (description: string) => boundedString(512, { description, examples: [DEVICE_TOKEN_EXAMPLE] });
+
+export const LoginSession = t.Object(
+  {
+    token: t.String({ description: "JWT (HS256) to send as `Authorization: Bearer <token>`" }),
+    tokenType: t.Literal("Bearer"),
+    expiresAt: t.String({ format: "date-time" }),
+    user: PublicUser,
+    deviceToken: t.String({
+      description:
+        "Keep it on this device (OWASP device cookie) and send it with the next login to this address: that login is then not refused by the per-client failed-login limit (a shared campus address that someone else is failing logins from). The per-address limit still applies.",
+    }),
+  },
+  {
+    title: "LoginSession",
+    additionalProperties: false,
+    description: "Logged in (login, verify-email): a JWT, the account and a device token",
+    examples: [
+      {
+        token: EXAMPLE_JWT,
+        tokenType: "Bearer",
+        expiresAt: "2026-12-04T08:00:00.000Z",
+        user: EXAMPLE_USER,
+        deviceToken: DEVICE_TOKEN_EXAMPLE,
+      },
+    ],
+  },
+);
+
 export const Registration = t.Object(
   { user: PublicUser, verificationRequired: t.Literal(true) },
   {
@@ -156,9 +187,16 @@ export const EmailBody = t.Object(
 );
 
 const emailToken = (description: string) => boundedString(512, { minLength: 1, description });
-export const TokenBody = t.Object(
-  { token: emailToken("The token from the verification link (`…/verify-email?token=<token>`)") },
-  { title: "TokenRequest", examples: [{ token: "Qm9vbGVhbiBhbGdlYnJhIGlzIG5vdCBlbm91Z2gh" }] },
+export const VerifyEmailBody = t.Object(
+  {
+    token: emailToken("The token from the verification link (`…/verify-email?token=<token>`)"),
+    password: boundedString(1024, {
+      minLength: 1,
+      description: "The password chosen at registration: it picks which pending registration of the address is activated",
+      examples: [EXAMPLE_PASSWORD],
+    }),
+  },
+  { title: "VerifyEmailRequest", examples: [{ token: "Qm9vbGVhbiBhbGdlYnJhIGlzIG5vdCBlbm91Z2gh", password: EXAMPLE_PASSWORD }] },
 );
 
 export const LoginBody = t.Object(
@@ -166,6 +204,7 @@ export const LoginBody = t.Object(
     // No rules beyond a bound: an address that cannot exist is simply an unknown one (401).
     email: boundedString(1024, { description: "The account's email address (trimmed and lower-cased)", examples: [EXAMPLE_EMAIL] }),
     password: boundedString(1024, { examples: [EXAMPLE_PASSWORD] }),
+    deviceToken: t.Optional(deviceToken("The `deviceToken` of an earlier login or verification of this address on this device")),
   },
   { title: "LoginRequest", examples: [{ email: EXAMPLE_EMAIL, password: EXAMPLE_PASSWORD }] },
 );

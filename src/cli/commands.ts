@@ -204,7 +204,10 @@ export async function serveCommand(config: Config): Promise<number> {
   // Background work starts a moment after the port opens (and the database is usable), so that it does
   // not delay the first answers (a restart in a rollout is judged by its first /health): emails waiting
   // from before the restart go out a second later, and new ones wake the outbox at once.
-  const cleanUp = () => deleteExpiredRows(database, new Date()).catch((err) => logger.warn({ err }, "clean-up of expired rows failed"));
+  const cleanUp = () =>
+    deleteExpiredRows(database, new Date(), config.tokens.verifyEmailSeconds).catch((err) =>
+      logger.warn({ err }, "clean-up of expired rows failed"),
+    );
   let firstCleanUp: ReturnType<typeof setTimeout> | undefined;
   let maintenance: ReturnType<typeof setInterval> | undefined;
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");

@@ -103,8 +103,8 @@ export interface RateLimits {
   registerPerClient: Limit;
   /** resend-verification and forgot-password, one counter each */
   emailRequestsPerClient: Limit;
-  /** verification emails and reset emails, each, per account (silent) */
-  emailsPerAccount: Limit;
+  /** verification emails (registrations and resends together) and reset emails, each, per mailbox (silent) */
+  emailsPerMailbox: Limit;
 }
 
 /** The contract's defaults; each can be overridden by the variable named in parseConfig. */
@@ -113,7 +113,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   loginPerClient: { max: 100, windowSeconds: 900 },
   registerPerClient: { max: 60, windowSeconds: 3600 },
   emailRequestsPerClient: { max: 30, windowSeconds: 3600 },
-  emailsPerAccount: { max: 3, windowSeconds: 3600 },
+  emailsPerMailbox: { max: 3, windowSeconds: 3600 },
 };
 
 /** A configuration error: the process must stop with exit code 78 and this one line. */
@@ -189,7 +189,10 @@ export function parseConfig(env: Env): Config {
         get("RATE_LIMIT_EMAIL_REQUESTS_CLIENT"),
         DEFAULT_RATE_LIMITS.emailRequestsPerClient,
       ),
-      emailsPerAccount: parseLimit("RATE_LIMIT_EMAILS_ACCOUNT", get("RATE_LIMIT_EMAILS_ACCOUNT"), DEFAULT_RATE_LIMITS.emailsPerAccount),
+      // RATE_LIMIT_EMAILS_ACCOUNT: this limit's name in earlier releases, still read so their env files keep working.
+      emailsPerMailbox: get("RATE_LIMIT_EMAILS_MAILBOX")
+        ? parseLimit("RATE_LIMIT_EMAILS_MAILBOX", get("RATE_LIMIT_EMAILS_MAILBOX"), DEFAULT_RATE_LIMITS.emailsPerMailbox)
+        : parseLimit("RATE_LIMIT_EMAILS_ACCOUNT", get("RATE_LIMIT_EMAILS_ACCOUNT"), DEFAULT_RATE_LIMITS.emailsPerMailbox),
     },
   };
 }

@@ -1,4 +1,5 @@
-import { and, eq, gt, isNotNull, isNull, lt, notExists, notInArray, or } from "drizzle-orm";
+import { and, eq, gt, inArray, isNotNull, isNull, lt, lte, notExists, notInArray, or } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import { WAITING } from "../mail/outbox";
 import type { Database } from "./database";
 
@@ -6,19 +7,31 @@ const DAY_MS = 86400_000;
 
 /**
  * Deletes rows that no longer matter: ended rate-limit windows, revocations of tokens that have expired
- * anyway, unverified accounts whose verification links have all expired (which frees their address and
- * username), email tokens a week after they expired or were used, delivered emails after 30 days (their
+ * anyway, pending registrations that no link can verify any more — none of their address's links is live
+ * and they are older than a link's lifetime (24 h after the newest link of the address, or after the
+ * registration itself when no link was sent) — which frees their usernames, email tokens a week after they expired or were used, delivered emails after 30 days (their
  * rows hold no link). Runs periodically in `serve`; safe on several instances at once.
  */
-export async function deleteExpiredRows(database: Database, now: Date): Promise<void> {
+export async function deleteExpiredRows(database: Database, now: Date, verifyEmailSeconds = 24 * 3600): Promise<void> {
   const { rateLimits, revokedTokens, emailTokens, emailOutbox, users } = database.tables;
   const weekAgo = new Date(now.getTime() - 7 * DAY_MS);
-  const liveVerificationLink = database.db
+  // A live verification link of the address (any of its registrations'), which could still verify it.
+  const registrationsOfAddress = alias(users, "same_address");
+  const liveLinkOfAddress = database.db
     .select({ id: emailTokens.id })
     .from(emailTokens)
-    .where(and(eq(emailTokens.userId, users.id), eq(emailTokens.purpose, "verify_email"), gt(emailTokens.expiresAt, now)));
+    .innerJoin(registrationsOfAddress, eq(registrationsOfAddress.id, emailTokens.userId))
+    .where(
+      and(
+        eq(registrationsOfAddress.email, users.email),
+        inArray(emailTokens.purpose, ["verify_address", "verify_email"]),
+        isNull(emailTokens.usedAt),
+        gt(emailTokens.expiresAt, now),
+      ),
+    );
+  const registeredBefore = new Date(now.getTime() - verifyEmailSeconds * 1000);
   await database.transaction(async (tx) => {
-    await tx.delete(users).where(and(isNull(users.emailVerifiedAt), notExists(liveVerificationLink)));
+    await tx.delete(users).where(and(isNull(users.emailVerifiedAt), lte(users.createdAt, registeredBefore), notExists(liveLinkOfAddress)));
     await tx.delete(rateLimits).where(lt(rateLimits.expiresAt, now.getTime()));
     await tx.delete(revokedTokens).where(lt(revokedTokens.expiresAt, now));
     await tx

@@ -20,7 +20,9 @@ export const users = pgTable(
     updatedAt: at("updated_at").notNull(),
   },
   (t) => [
-    uniqueIndex("users_email_lower_unique").on(sql`lower(${t.email})`),
+    // An address is taken only by a verified account; pending registrations of it coexist.
+    uniqueIndex("users_verified_email_unique").on(sql`lower(${t.email})`).where(sql`${t.emailVerifiedAt} IS NOT NULL`),
+    index("users_email_idx").on(t.email),
     uniqueIndex("users_username_lower_unique").on(sql`lower(${t.username})`),
   ],
 );
@@ -32,6 +34,8 @@ export const emailTokens = pgTable(
     userId: uuid("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    // verify_address (a link of the address: user_id is one of its registrations), reset_password, or
+    // verify_email (a link of one account, made by releases before verify_address).
     purpose: text("purpose").notNull(),
     tokenHash: text("token_hash").notNull().unique(),
     expiresAt: at("expires_at").notNull(),
@@ -54,7 +58,7 @@ export const emailOutbox = pgTable(
     kind: text("kind").notNull(),
     // Sealed (AES-GCM, src/auth/keys.ts) while pending; the keyed hash alone once delivered.
     recipient: text("recipient").notNull(),
-    // Keyed hash of the address: per-address throttling that outlives a replaced pending account.
+    // Keyed hash of the mailbox (the address without its +tag): the per-mailbox email limit.
     recipientHash: text("recipient_hash"),
     // The link carries a live token, sealed: cleared once the email is delivered or abandoned.
     link: text("link"),

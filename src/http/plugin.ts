@@ -11,6 +11,17 @@ import { beginRequest, requestInfo } from "./request-context";
 /** `route` is the route template (`/api/auth/login`), or `unmatched`: never the raw path. */
 export type CompletedRequest = RequestLine;
 
+/**
+ * The path of a request URL. Bun hands over a relative URL (`/api/auth/me`) when the Host header is one
+ * no absolute URL can hold (`a?b`, `a#b`, `a\\b`): then the URL is the path.
+ */
+export function pathOf(url: string): string {
+  if (url.startsWith("/")) return url;
+  const afterScheme = url.indexOf("//");
+  const path = url.indexOf("/", afterScheme === -1 ? 0 : afterScheme + 2);
+  return path === -1 ? "/" : url.slice(path);
+}
+
 /** Turns a schema validation failure into one detail per offending body property, without echoing values. */
 function validationDetails(error: ValidationError): FieldProblem[] {
   const fields = new Set<string>();
@@ -130,8 +141,7 @@ export function httpPlugin(options: {
       if (options.drain.draining) set.headers.connection = "close";
       set.headers["x-request-id"] = beginRequest(request).id;
       set.headers["x-content-type-options"] = "nosniff";
-      const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
-      if (path.startsWith("/api/auth/") && request.method !== "OPTIONS") set.headers["cache-control"] = "no-store";
+      if (pathOf(request.url).startsWith("/api/auth/") && request.method !== "OPTIONS") set.headers["cache-control"] = "no-store";
     })
     .onBeforeHandle({ as: "global" }, ({ request }) => {
       const info = requestInfo(request);

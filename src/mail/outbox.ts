@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Logger } from "pino";
+import { mailboxOf } from "../auth/email";
 import type { Keys } from "../auth/keys";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
@@ -50,12 +51,13 @@ export async function queueEmail(
   });
 }
 
-export const recipientHash = (keys: Keys, address: string) => `h:${keys.bookkeepingHash(`outbox-recipient:${address}`)}`;
-
 /**
- * How many emails of this kind were queued for the address since `since` (per-account throttling, by
- * address so that replacing a pending account does not reset it).
+ * The keyed hash of the mailbox an address delivers to (without its +tag; the address itself when it has
+ * none, as releases before hashed it): what the per-mailbox email limit counts by.
  */
+export const recipientHash = (keys: Keys, address: string) => `h:${keys.bookkeepingHash(`outbox-recipient:${mailboxOf(address)}`)}`;
+
+/** How many emails of this kind were queued for the address's mailbox since `since` (the per-mailbox limit). */
 export async function emailsQueuedSince(tx: Queryable, database: Database, keys: Keys, address: string, kind: EmailKind, since: Date) {
   const { emailOutbox } = database.tables;
   const [row] = await tx
@@ -65,13 +67,13 @@ export async function emailsQueuedSince(tx: Queryable, database: Database, keys:
   return row?.n ?? 0;
 }
 
-/** The pending emails of an account that is being replaced: never sent, still counted by the throttle. */
-export async function cancelPendingEmails(tx: Queryable, database: Database, userId: string) {
+/** The waiting emails of these registrations, whose links ended: never sent, still counted by the throttle. */
+export async function cancelPendingEmails(tx: Queryable, database: Database, userIds: string[]) {
   const { emailOutbox } = database.tables;
   await tx
     .update(emailOutbox)
     .set({ status: "cancelled", link: null, recipient: sql`coalesce(${emailOutbox.recipientHash}, '')` })
-    .where(and(eq(emailOutbox.userId, userId), inArray(emailOutbox.status, [...WAITING])));
+    .where(and(inArray(emailOutbox.userId, userIds), inArray(emailOutbox.status, [...WAITING])));
 }
 
 export interface OutboxDeps {

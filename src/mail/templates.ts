@@ -10,9 +10,10 @@ const escapeHtml = (value: string) => value.replace(/&/g, "&amp;").replace(/</g,
 const COPY: Record<EmailKind, { subject: string; intro: string; action: string; ignore: string }> = {
   verify_email: {
     subject: "Verify your ClassmateFinder email address",
-    intro: "Welcome to ClassmateFinder! Please confirm that this is your university email address.",
-    action: "Verify my email address",
-    ignore: "If you did not create a ClassmateFinder account, you can ignore this email.",
+    intro:
+      "Someone registered this address with ClassmateFinder. If it was you, open the link below and confirm with the password you chose when you registered.",
+    action: "Confirm my email address",
+    ignore: "If you did not register, ignore this email: nobody can use this address without the link.",
   },
   reset_password: {
     subject: "Reset your ClassmateFinder password",

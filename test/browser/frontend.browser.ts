@@ -145,7 +145,7 @@ describe("the fixture frontend in Chromium, against the binary", () => {
     await status().filter({ hasText: "Check your inbox" }).waitFor();
   });
 
-  test("verify: the emailed link opens the page, which sends the token only on the click", async () => {
+  test("verify: the emailed link opens the page, which sends the token only with the typed password", async () => {
     const link = await waitFor("the verification email in the service's log", () => {
       const lines = serviceOutput.split("\n").slice(0, -1);
       const mails = lines.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line).email);
@@ -155,6 +155,7 @@ describe("the fixture frontend in Chromium, against the binary", () => {
     await page.goto(link);
     await page.getByRole("button", { name: "Confirm my email" }).waitFor();
     expect(new URL(page.url()).search).toBe(""); // the token left the address bar
+    await page.getByPlaceholder("Password").fill(password);
     await page.getByRole("button", { name: "Confirm my email" }).click();
     await status().filter({ hasText: "Thanks, Ada: your email address is verified." }).waitFor();
   });
@@ -194,6 +195,7 @@ describe("the fixture frontend in Chromium, against the binary", () => {
     await alert().filter({ hasText: "Cannot reach ClassmateFinder" }).waitFor();
 
     await page.goto(`${siteOrigin}/verify-email?token=${"x".repeat(43)}`);
+    await page.getByPlaceholder("Password").fill(password);
     await page.getByRole("button", { name: "Confirm my email" }).click();
     await alert().filter({ hasText: "Cannot reach ClassmateFinder" }).waitFor();
   });

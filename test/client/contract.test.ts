@@ -20,7 +20,8 @@ const operations: Operation[] = Object.entries(doc.paths as Record<string, Recor
   Object.entries(methods).map(([method, operation]) => ({ method, path, ...operation })),
 );
 /** Served, but deliberately not documented: the documentation itself. */
-const undocumented = (path: string) => path.startsWith("/swagger");
+// Swagger UI, and the HTML pages the emailed links open (not API: src/pages/link-pages.ts).
+const undocumented = (path: string) => path.startsWith("/swagger") || path === "/verify-email" || path === "/reset-password";
 const routes = app.app.routes.filter((route) => route.method !== "OPTIONS");
 /** Documented, but not the frontend's: Prometheus scrapes /metrics, and the client's type leaves it out. */
 const inClient = (path: string) => path !== "/metrics";

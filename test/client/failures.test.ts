@@ -56,7 +56,7 @@ const LOGIN = { email: "ada@mit.edu", password: "TestPass123" };
 describe("failures without an answer of the API", () => {
   test("the API unreachable: a network failure with the thrown error, no status and no response", async () => {
     const api = createClient(`http://127.0.0.1:${closedPort()}`);
-    const result = await api.api.auth["verify-email"].post({ token: "x".repeat(43) });
+    const result = await api.api.auth["verify-email"].post({ token: "x".repeat(43), password: "TestPass123" });
     expect(result.data).toBeNull();
     expect(result.status).toBeNull();
     expect(result.response).toBeNull();

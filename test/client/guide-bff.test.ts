@@ -56,7 +56,9 @@ describe("the guide's backend-for-frontend, against the service", () => {
       (await api.api.auth.register.post({ email, username: `bff_${email.slice(3, 9)}`, password: PASSWORD, firstName: "Ada" })).status,
     ).toBe(201);
     await app.outbox.deliverDue();
-    expect((await api.api.auth["verify-email"].post({ token: app.mail.tokenFor(email, "verify_email") })).status).toBe(200);
+    expect((await api.api.auth["verify-email"].post({ token: app.mail.tokenFor(email, "verify_email"), password: PASSWORD })).status).toBe(
+      200,
+    );
 
     const wrong = await post("/bff/login", { body: { email, password: "WrongPass123" } });
     expect(wrong.status).toBe(401);

@@ -3,7 +3,15 @@
  * Checked by `bun run typecheck` (against the package's sources) and, under a strict Vite tsconfig with
  * the built package and no bun-types, by test/client/types.test.ts. Never run: it is not a test file.
  */
-import { type Client, createClient, type ErrorCode, type NetworkFailure, type PublicUser, type Session } from "@classmatefinder/api";
+import {
+  type Client,
+  createClient,
+  type ErrorCode,
+  type LoginSession,
+  type NetworkFailure,
+  type PublicUser,
+  type Session,
+} from "@classmatefinder/api";
 
 export type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 export type Expect<T extends true> = T;
@@ -34,6 +42,8 @@ export type Checks = [
   Expect<Equal<StatusOf<Auth["me"]["get"]>, 401 | 500 | 503>>,
   Expect<Equal<CodeOf<Auth["me"]["get"]>, "UNAUTHORIZED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE">>,
   Expect<Equal<CodeOf<Auth["verify-email"]["post"], 400>, "INVALID_TOKEN" | "VALIDATION_ERROR">>,
+  Expect<Equal<CodeOf<Auth["verify-email"]["post"], 401>, "INVALID_CREDENTIALS">>,
+  Expect<Equal<DataOf<Auth["verify-email"]["post"]>, LoginSession>>,
   Expect<Equal<CodeOf<Auth["reset-password"]["post"], 400>, "INVALID_TOKEN" | "VALIDATION_ERROR">>,
   Expect<Equal<CodeOf<Auth["change-password"]["post"], 400>, "INVALID_CURRENT_PASSWORD" | "VALIDATION_ERROR">>,
   Expect<Equal<CodeOf<Auth["change-password"]["post"], 401>, "UNAUTHORIZED">>,
@@ -52,7 +62,7 @@ export type Checks = [
   Expect<Equal<Extract<ErrorOf<Auth["login"]["post"]>, { status: 503 }>["retried"], boolean>>,
   Expect<Equal<"retryAfter" extends keyof Extract<ErrorOf<Auth["login"]["post"]>, { status: 401 }> ? true : false, false>>,
   // Success bodies.
-  Expect<Equal<DataOf<Auth["login"]["post"]>, Session>>,
+  Expect<Equal<DataOf<Auth["login"]["post"]>, LoginSession>>,
   Expect<Equal<DataOf<Auth["change-password"]["post"]>, Session>>,
   Expect<Equal<DataOf<Auth["me"]["get"]>, { user: PublicUser }>>,
   Expect<Equal<DataOf<Auth["register"]["post"]>, { user: PublicUser; verificationRequired: true }>>,

@@ -82,7 +82,10 @@ if (TEST_DIALECT === "postgres") {
       // Verify the account through the link the log transport printed, then log in.
       const mail = await service.waitForLine((entry) => (entry.email as { to?: string } | undefined)?.to === email);
       const link = new URL(String((mail.email as { link: string }).link));
-      expect((await service.call("POST", "/api/auth/verify-email", { body: { token: link.searchParams.get("token") } })).status).toBe(200);
+      expect(
+        (await service.call("POST", "/api/auth/verify-email", { body: { token: link.searchParams.get("token"), password: "TestPass123" } }))
+          .status,
+      ).toBe(200);
       const login = await service.call("POST", "/api/auth/login", { body: { email, password: PASSWORD } });
       expect(login.status).toBe(200);
       token = login.json.token;

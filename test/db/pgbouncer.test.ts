@@ -63,7 +63,9 @@ if (TEST_DIALECT === "postgres") {
       expect(await directCounts(direct.url)).toEqual({ users: ACCOUNTS, verified: 0, pending: 0, sent: ACCOUNTS });
 
       const verified = await Promise.all(
-        emails.map((email) => app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email) } })),
+        emails.map((email) =>
+          app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email), password: PASSWORD } }),
+        ),
       );
       expect(verified.map((res) => res.status)).toEqual(emails.map(() => 200));
       expect((await directCounts(direct.url))?.verified).toBe(ACCOUNTS);

@@ -65,7 +65,7 @@ describe("email requests answer without waiting for the account's email", () => 
     expect(knownRes?.status).toBe(202);
     expect(await knownRes?.text()).toBe(await unknownRes?.text());
     // The email still goes out.
-    await app.auth.settled();
+    await app.auth.deferred.settled();
     await app.outbox.deliverDue();
     expect(app.mail.sent.filter((m) => m.kind === kind && m.to === email).length).toBe(before + 1);
   });

@@ -119,8 +119,8 @@ describe("a schema constraint never turns a rule's answer into another one", () 
   });
 
   test("an unknown token passes the document and is 400 INVALID_TOKEN, not a validation error", async () => {
-    expect(documented("TokenRequest")({ token: "not-a-real-token" })).toBe(true);
-    const res = await app.call("POST", "/api/auth/verify-email", { body: { token: "not-a-real-token" } });
+    expect(documented("VerifyEmailRequest")({ token: "not-a-real-token", password: PASSWORD })).toBe(true);
+    const res = await app.call("POST", "/api/auth/verify-email", { body: { token: "not-a-real-token", password: PASSWORD } });
     expect({ status: res.status, code: res.json.error.code }).toEqual({ status: 400, code: "INVALID_TOKEN" });
   });
 });
@@ -129,7 +129,7 @@ describe("every string field: a NUL is 400 VALIDATION_ERROR naming the field, on
   const NUL = "a\u0000b";
   const bodies: [string, string, Record<string, unknown>][] = [
     ["/api/auth/register", "RegisterRequest", { ...valid, lastName: "Lovelace" }],
-    ["/api/auth/verify-email", "TokenRequest", { token: "x".repeat(40) }],
+    ["/api/auth/verify-email", "VerifyEmailRequest", { token: "x".repeat(40), password: PASSWORD }],
     ["/api/auth/resend-verification", "EmailRequest", { email: valid.email }],
     ["/api/auth/login", "LoginRequest", { email: valid.email, password: PASSWORD }],
     ["/api/auth/forgot-password", "EmailRequest", { email: valid.email }],

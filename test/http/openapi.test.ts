@@ -14,7 +14,7 @@ const ENDPOINTS: [string, string, number, number[]][] = [
   ["get", "/health", 200, [500, 503]],
   ["get", "/health/live", 200, [500]],
   ["post", "/api/auth/register", 201, [400, 409, 413, 415, 429, 500, 503]],
-  ["post", "/api/auth/verify-email", 200, [400, 413, 415, 500, 503]],
+  ["post", "/api/auth/verify-email", 200, [400, 401, 413, 415, 429, 500, 503]],
   ["post", "/api/auth/resend-verification", 202, [400, 413, 415, 429, 500, 503]],
   ["post", "/api/auth/login", 200, [400, 401, 403, 413, 415, 429, 500, 503]],
   ["get", "/api/auth/me", 200, [401, 500, 503]],
@@ -190,7 +190,7 @@ describe("the document's examples work as they are against a development server"
     expect(refused.status).toBe(403);
     await dev.outbox.deliverDue();
     const verified = await dev.call("POST", "/api/auth/verify-email", {
-      body: { token: dev.mail.tokenFor(example("/api/auth/register").email) },
+      body: { ...example("/api/auth/verify-email"), token: dev.mail.tokenFor(example("/api/auth/register").email) },
     });
     expect(verified.status).toBe(200);
     const session = await dev.call("POST", "/api/auth/login", { body: example("/api/auth/login") });

@@ -56,7 +56,7 @@ describe("no email address in clear outside the users table", () => {
     expect(JSON.stringify(sent)).not.toContain(email);
     expect(await dump(app)).not.toContain(token);
     // The link still works: it was read back from the sealed row.
-    expect((await app.call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(200);
+    expect((await app.call("POST", "/api/auth/verify-email", { body: { token, password: "TestPass123" } })).status).toBe(200);
   });
 });
 

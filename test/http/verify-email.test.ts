@@ -8,41 +8,50 @@ describe("POST /api/auth/verify-email", () => {
   test("the emailed token verifies the account once; a second use is 400 INVALID_TOKEN", async () => {
     const { email } = await app.registerUser({ verify: false });
     const token = app.mail.tokenFor(email);
-    const first = await app.call("POST", "/api/auth/verify-email", { body: { token } });
+    const first = await app.call("POST", "/api/auth/verify-email", { body: { token, password: "TestPass123" } });
     expect(first.status).toBe(200);
     expect(first.json.user).toMatchObject({ email, emailVerified: true });
-    const again = await app.call("POST", "/api/auth/verify-email", { body: { token } });
+    const again = await app.call("POST", "/api/auth/verify-email", { body: { token, password: "TestPass123" } });
     expect(again.status).toBe(400);
     expect(again.json.error.code).toBe("INVALID_TOKEN");
     expect((await app.call("POST", "/api/auth/login", { body: { email, password: "TestPass123" } })).status).toBe(200);
   });
 
   test("an unknown token is 400 INVALID_TOKEN; a missing token is 400 VALIDATION_ERROR", async () => {
-    const unknown = await app.call("POST", "/api/auth/verify-email", { body: { token: "A".repeat(43) } });
+    const unknown = await app.call("POST", "/api/auth/verify-email", { body: { token: "A".repeat(43), password: "TestPass123" } });
     expect(unknown.status).toBe(400);
     expect(unknown.json.error.code).toBe("INVALID_TOKEN");
-    const missing = await app.call("POST", "/api/auth/verify-email", { body: {} });
+    const missing = await app.call("POST", "/api/auth/verify-email", { body: { password: "TestPass123" } });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toMatchObject({ code: "VALIDATION_ERROR", details: [{ field: "token" }] });
+    const noPassword = await app.call("POST", "/api/auth/verify-email", { body: { token: "A".repeat(43) } });
+    expect(noPassword.status).toBe(400);
+    expect(noPassword.json.error).toMatchObject({ code: "VALIDATION_ERROR", details: [{ field: "password" }] });
   });
 
   test("a token works until 24 hours have passed, and not after", async () => {
     const early = await app.registerUser({ verify: false });
     const late = await app.registerUser({ verify: false });
     app.clock.advance(24 * HOUR - 60_000);
-    const ok = await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(early.email) } });
+    const ok = await app.call("POST", "/api/auth/verify-email", {
+      body: { token: app.mail.tokenFor(early.email), password: "TestPass123" },
+    });
     expect(ok.status).toBe(200);
     app.clock.advance(60_000);
-    const expired = await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(late.email) } });
+    const expired = await app.call("POST", "/api/auth/verify-email", {
+      body: { token: app.mail.tokenFor(late.email), password: "TestPass123" },
+    });
     expect(expired.status).toBe(400);
     expect(expired.json.error.code).toBe("INVALID_TOKEN");
   });
 
   test("a token for resetting the password does not verify an email", async () => {
-    const { email } = await app.registerUser({ verify: false });
+    const { email } = await app.registerUser();
     await app.call("POST", "/api/auth/forgot-password", { body: { email } });
     await app.outbox.deliverDue();
-    const res = await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email, "reset_password") } });
+    const res = await app.call("POST", "/api/auth/verify-email", {
+      body: { token: app.mail.tokenFor(email, "reset_password"), password: "TestPass123" },
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe("INVALID_TOKEN");
   });
@@ -69,7 +78,9 @@ describe("POST /api/auth/resend-verification", () => {
     expect(res.status).toBe(202);
     await app.outbox.deliverDue();
     expect(app.mail.sent.length).toBe(before + 1);
-    const verified = await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email) } });
+    const verified = await app.call("POST", "/api/auth/verify-email", {
+      body: { token: app.mail.tokenFor(email), password: "TestPass123" },
+    });
     expect(verified.status).toBe(200);
   });
 

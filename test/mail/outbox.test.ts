@@ -26,7 +26,9 @@ describe("email outbox", () => {
     await app.outbox.deliverDue();
     expect(app.mail.sent.map((m) => m.to)).toEqual(["outage@ualberta.ca"]);
     expect(await app.outbox.pendingCount()).toBe(0);
-    const verified = await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor("outage@ualberta.ca") } });
+    const verified = await app.call("POST", "/api/auth/verify-email", {
+      body: { token: app.mail.tokenFor("outage@ualberta.ca"), password: "TestPass123" },
+    });
     expect(verified.status).toBe(200);
   });
 

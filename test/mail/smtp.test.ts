@@ -141,7 +141,7 @@ async function smtpApp(smtpUrl: string, options: { database?: Database; clock?: 
     );
     const text = await response.text();
     // Resend-verification and forgot-password queue their email just after answering.
-    await built.auth.settled();
+    await built.auth.deferred.settled();
     return { status: response.status, text, json: text ? JSON.parse(text) : null };
   }
   async function register(email: string, username = `u_${Math.random().toString(36).slice(2, 10)}`, firstName = "Test") {
@@ -209,7 +209,7 @@ describe("SMTP transport", () => {
       "24 hours",
     );
 
-    expect((await app.call("POST", "/api/auth/verify-email", { token })).status).toBe(200);
+    expect((await app.call("POST", "/api/auth/verify-email", { token, password: PASSWORD })).status).toBe(200);
     // Delivered: the outbox no longer holds the link.
     const [row] = await app.database.db.select().from(app.database.tables.emailOutbox);
     expect(row).toMatchObject({ status: "sent", link: null });
@@ -297,7 +297,7 @@ describe("SMTP transport", () => {
     expect(server.received.map((m) => m.rcptTo)).toEqual([["outage.student@ualberta.ca"]]);
     expect(await app.outbox.pendingCount()).toBe(0);
     const token = linkIn(server.received[0]?.parsed.text ?? "", "verify-email");
-    expect((await app.call("POST", "/api/auth/verify-email", { token })).status).toBe(200);
+    expect((await app.call("POST", "/api/auth/verify-email", { token, password: PASSWORD })).status).toBe(200);
   });
 
   test("outage across a restart: a new instance on the same database delivers the queued email exactly once", async () => {
@@ -317,7 +317,7 @@ describe("SMTP transport", () => {
     await second.outbox.deliverDue();
     expect(server.received.map((m) => m.rcptTo)).toEqual([["restart.student@ualberta.ca"]]);
     const token = linkIn(server.received[0]?.parsed.text ?? "", "verify-email");
-    expect((await second.call("POST", "/api/auth/verify-email", { token })).status).toBe(200);
+    expect((await second.call("POST", "/api/auth/verify-email", { token, password: PASSWORD })).status).toBe(200);
   });
 
   test(`two instances with running workers on one ${TEST_DIALECT} database send each of 20 emails exactly once`, async () => {

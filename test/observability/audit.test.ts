@@ -54,9 +54,14 @@ describe("audit events: exactly one line per security-relevant action", () => {
   test("verification", async () => {
     await app.outbox.deliverDue();
     const token = app.mail.tokenFor(email);
-    expectOne(await auditOf(() => call("POST", "/api/auth/verify-email", { body: { token } })), "email_verification", "success", {
-      userId,
-    });
+    expectOne(
+      await auditOf(() => call("POST", "/api/auth/verify-email", { body: { token, password: "TestPass123" } })),
+      "email_verification",
+      "success",
+      {
+        userId,
+      },
+    );
   });
 
   test("login success, with the same email hash as the registration", async () => {

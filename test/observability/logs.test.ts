@@ -22,7 +22,7 @@ describe("logs", () => {
     await app.outbox.deliverDue();
     const verifyToken = app.mail.tokenFor("flow@ualberta.ca");
     secrets.push(verifyToken);
-    expect((await app.call("POST", "/api/auth/verify-email", { body: { token: verifyToken } })).status).toBe(200);
+    expect((await app.call("POST", "/api/auth/verify-email", { body: { token: verifyToken, password: PASSWORD } })).status).toBe(200);
     const jwt = await app.login("flow@ualberta.ca");
     secrets.push(jwt, jwt.split(".")[2] as string);
     expect((await app.call("GET", "/api/auth/me", { token: jwt })).status).toBe(200);

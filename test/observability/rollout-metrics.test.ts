@@ -68,7 +68,9 @@ describe("metrics a rollout is judged by", () => {
     app.clock.advance(90_000); // the resent email goes out 90 s after it was queued
     await app.outbox.deliverDue();
     app.clock.advance(10 * 60_000); // verified 11.5 minutes after registering
-    expect((await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email) } })).status).toBe(200);
+    expect(
+      (await app.call("POST", "/api/auth/verify-email", { body: { token: app.mail.tokenFor(email), password: "TestPass123" } })).status,
+    ).toBe(200);
     const text = await scrape(app);
     expect(sample(text, 'email_delivery_seconds_bucket{le="60",kind="verify_email"}')).toBe(1);
     expect(sample(text, 'email_delivery_seconds_bucket{le="120",kind="verify_email"}')).toBe(2);

@@ -109,7 +109,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     // Elysia runs after-response hooks (request log line, metrics) on a later tick: let them finish, and
     // the emails that resend-verification and forgot-password queue after answering.
     await new Promise((resolve) => setImmediate(resolve));
-    await built.auth.settled();
+    await built.auth.deferred.settled();
     let json: any = null;
     try {
       json = text ? JSON.parse(text) : null;
@@ -130,7 +130,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     if (res.status !== 201) throw new Error(`register failed: ${res.status} ${res.text}`);
     await outbox.deliverDue();
     if (opts.verify !== false) {
-      const verified = await call("POST", "/api/auth/verify-email", { body: { token: mail.tokenFor(email) } });
+      const verified = await call("POST", "/api/auth/verify-email", { body: { token: mail.tokenFor(email), password: PASSWORD } });
       if (verified.status !== 200) throw new Error(`verify failed: ${verified.text}`);
     }
     return { email, username, password: PASSWORD, user: res.json.user };

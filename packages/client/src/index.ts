@@ -25,6 +25,7 @@ export type {
   Failure,
   FieldProblem,
   HttpError,
+  LoginSession,
   NetworkFailure,
   PublicUser,
   RequestOptions,

@@ -86,8 +86,10 @@ export type Client<Tree = ApiRoutes> = {
 type Auth = ApiRoutes["api"]["auth"];
 /** The public view of an account, as every endpoint returns it. */
 export type PublicUser = Auth["me"]["get"]["response"][200]["user"];
-/** What login and change-password return: a JWT to send as `Authorization: Bearer <token>`, and the user. */
-export type Session = Auth["login"]["post"]["response"][200];
+/** What change-password returns: a JWT to send as `Authorization: Bearer <token>`, and the user. */
+export type Session = Auth["change-password"]["post"]["response"][200];
+/** What login and verify-email return: a Session and the `deviceToken` to keep on this device and send with the next login. */
+export type LoginSession = Auth["login"]["post"]["response"][200];
 /** One entry of `details`: a body property and what is wrong with it. */
 export type FieldProblem = NonNullable<Auth["register"]["post"]["response"][400]["error"]["details"]>[number];
 /** The one error body of the API. */

@@ -5,14 +5,14 @@
 import { api } from './lib/api.ts'
 
 export async function readsTheBodyOfEveryFailure(): Promise<string> {
-  const { error } = await api.api.auth['verify-email'].post({ token: 'x' })
+  const { error } = await api.api.auth['verify-email'].post({ token: 'x', password: 'x' })
   if (!error) return 'ok'
   // @ts-expect-error: a network failure (no response) has no error body
   return error.value.error.code
 }
 
 export async function handlesTheNetworkFailureFirst(): Promise<string> {
-  const { error } = await api.api.auth['verify-email'].post({ token: 'x' })
+  const { error } = await api.api.auth['verify-email'].post({ token: 'x', password: 'x' })
   if (!error) return 'ok'
   if (error.status === 'network') return error.cause.message
   if (error.status === 'unexpected') return String(error.httpStatus)

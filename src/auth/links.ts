@@ -1,0 +1,132 @@
+import { and, eq, gt, inArray, isNull } from "drizzle-orm";
+import type { Queryable } from "../db/database";
+import { emailsQueuedSince, queueEmail } from "../mail/outbox";
+import type { EmailKind } from "../mail/types";
+import { type AuthDeps, lockMailbox } from "./core";
+import { generateEmailToken, hashEmailToken } from "./secrets";
+import type { UserRow } from "./users";
+
+/**
+ * The emailed links. A verification link belongs to its address: it verifies whichever pending
+ * registration of the address the reader knows the password of (its row names one registration of the
+ * address, the one it was made for, only to find the address). A reset link belongs to one account.
+ * Only a token's hash is stored.
+ */
+export const VERIFY_ADDRESS = "verify_address";
+/** A verification link of one account, made by releases before VERIFY_ADDRESS: a link of its address too. */
+const LEGACY_VERIFY = "verify_email";
+const RESET = "reset_password";
+const VERIFY_PURPOSES = [VERIFY_ADDRESS, LEGACY_VERIFY];
+
+const PAGES: Record<EmailKind, string> = { verify_email: "verify-email", reset_password: "reset-password" };
+
+/**
+ * Creates a link and queues the email carrying it, in the caller's transaction (which holds the
+ * mailbox's lock: lockMailbox) — unless the mailbox already got its share of such emails in the current
+ * window; then nothing happens and it returns false (the caller's answer must not change).
+ */
+export async function issueLink(deps: AuthDeps, tx: Queryable, registration: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date) {
+  const { database, config, keys } = deps;
+  const { max, windowSeconds } = config.rateLimits.emailsPerMailbox;
+  const sent = await emailsQueuedSince(tx, database, keys, registration.email, kind, new Date(now.getTime() - windowSeconds * 1000));
+  if (sent >= max) return false;
+  const token = generateEmailToken();
+  const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
+  await tx.insert(database.tables.emailTokens).values({
+    id: crypto.randomUUID(),
+    userId: registration.id,
+    purpose: kind === "verify_email" ? VERIFY_ADDRESS : RESET,
+    tokenHash: hashEmailToken(token),
+    expiresAt: new Date(now.getTime() + lifetime * 1000),
+    createdAt: now,
+  });
+  await queueEmail(tx, database, keys, {
+    userId: registration.id,
+    kind,
+    recipient: registration.email,
+    link: `${config.appUrl}/${PAGES[kind]}?token=${token}`,
+    now,
+  });
+  return true;
+}
+
+/** issueLink in a transaction of its own, under the mailbox's lock; wakes the outbox when an email was queued. */
+export async function sendLink(deps: AuthDeps, registration: Pick<UserRow, "id" | "email">, kind: EmailKind): Promise<boolean> {
+  const queued = await deps.database.transaction(async (tx) => {
+    await lockMailbox(deps, tx, registration.email);
+    return issueLink(deps, tx, registration, kind, deps.clock.now());
+  });
+  if (queued) deps.onEmailQueued();
+  return queued;
+}
+
+function usable(deps: AuthDeps, token: string, purposes: string[], now: Date) {
+  const { emailTokens } = deps.database.tables;
+  return and(
+    eq(emailTokens.tokenHash, hashEmailToken(token)),
+    inArray(emailTokens.purpose, purposes),
+    isNull(emailTokens.usedAt),
+    gt(emailTokens.expiresAt, now),
+  );
+}
+
+/** The address of a usable verification link (without using it), or undefined. */
+export async function verificationLinkAddress(deps: AuthDeps, db: Queryable, token: string, now: Date): Promise<string | undefined> {
+  const { emailTokens, users } = deps.database.tables;
+  const [row] = await db
+    .select({ email: users.email })
+    .from(emailTokens)
+    .innerJoin(users, eq(users.id, emailTokens.userId))
+    .where(usable(deps, token, VERIFY_PURPOSES, now));
+  return row?.email;
+}
+
+/** Ends every live verification link of an address (its registrations' links: the address's links). */
+export async function endAddressLinks(deps: AuthDeps, tx: Queryable, email: string, now: Date) {
+  const { emailTokens, users } = deps.database.tables;
+  await tx
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(
+      and(
+        inArray(emailTokens.purpose, VERIFY_PURPOSES),
+        isNull(emailTokens.usedAt),
+        inArray(emailTokens.userId, tx.select({ id: users.id }).from(users).where(eq(users.email, email))),
+      ),
+    );
+}
+
+/** The account of a usable reset link (without using it), or undefined. */
+export async function resetLinkAccount(deps: AuthDeps, token: string, now: Date): Promise<string | undefined> {
+  const { emailTokens } = deps.database.tables;
+  const [row] = await deps.database.db
+    .select({ userId: emailTokens.userId })
+    .from(emailTokens)
+    .where(usable(deps, token, [RESET], now));
+  return row?.userId;
+}
+
+/**
+ * Uses a reset link and ends the account's other reset links, in the caller's transaction (which holds
+ * the account's row lock first: lockUser). False when the link is unknown, expired or used.
+ */
+export async function useResetLink(deps: AuthDeps, tx: Queryable, token: string, userId: string, now: Date): Promise<boolean> {
+  const { emailTokens } = deps.database.tables;
+  const [used] = await tx
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(and(usable(deps, token, [RESET], now), eq(emailTokens.userId, userId)))
+    .returning({ id: emailTokens.id });
+  if (!used) return false;
+  await endResetLinks(deps, tx, userId, now);
+  return true;
+}
+
+/** Ends every unused reset link of the account (a reset or a password change). */
+export async function endResetLinks(deps: AuthDeps, tx: Queryable, userId: string, now: Date) {
+  const { emailTokens } = deps.database.tables;
+  await tx
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, RESET), isNull(emailTokens.usedAt)));
+}
