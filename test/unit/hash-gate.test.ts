@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { type BusyReason, HashGate, HashGateBusyError, type HashGateOptions } from "../../src/hashing/hash-gate";
+import { clientOf } from "../../src/http/client-address";
 
 /** Lets every pending promise callback run (no timers, no waiting on the clock). */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -287,6 +288,28 @@ describe("HashGate: one source cannot starve another", () => {
     expect(students.filter(busy)).toEqual([]);
     expect(flood.filter(busy).length).toBeGreaterThan(150); // the flood is still shed
     expect(h.gate.status.overloaded).toBe(true);
+  });
+
+  test("a flood rotating through the addresses of one IPv6 /64 is one client (clientOf): students beside it still get in", async () => {
+    const h = harness();
+    let next = 0;
+    // Every request of the flood from another address of its /64, as the HTTP layer names its client.
+    const fromTheFlood = () => h.submit(clientOf(`2001:db8:bad:1:${(next++ % 65536).toString(16)}::${(next * 7).toString(16)}`));
+    for (let step = 0; step < 60; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) fromTheFlood();
+      await h.settle();
+      await h.hash(100);
+    }
+    expect(h.gate.status.overloaded).toBe(true);
+    const students: ReturnType<typeof h.submit>[] = [];
+    for (let step = 0; step < 60; step++) {
+      for (let arrival = 0; arrival < 3; arrival++) fromTheFlood();
+      if (step % 6 === 0) students.push(h.submit(clientOf(`2001:db8:${step}:2::1`), `s${step}@x.edu`));
+      await h.settle();
+      await h.hash(100);
+    }
+    expect(students.filter(busy)).toEqual([]);
+    expect(students.every((student) => student.outcome === "served")).toBe(true);
   });
 
   test("a burst from many addresses, one request each, may use every place", async () => {
