@@ -14,7 +14,12 @@ export type AuthEventName =
   | "password_reset_request"
   | "password_reset"
   | "token_rejected"
-  | "rate_limited";
+  | "rate_limited"
+  | "profile_update"
+  | "logout_all"
+  | "account_deletion"
+  /** A support-desk command (src/cli/users.ts): `action` names it. */
+  | "admin_action";
 
 export type RateLimitName = "login_account" | "login_client" | "register_client" | "resend_client" | "forgot_client";
 
@@ -27,6 +32,8 @@ export interface AuthEvent {
   /** Why it failed: invalid_credentials, unverified, rate_limited, invalid_token, a token rejection reason … */
   reason?: string;
   limit?: RateLimitName;
+  /** admin_action: the command (users verify, users unlock, users delete, users resend). */
+  action?: string;
   /** email_verification: when the account was registered (ISO time), for the registration → verification histogram. */
   registeredAt?: string;
 }

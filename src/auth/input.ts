@@ -73,3 +73,32 @@ export function acceptablePassword(field: string, password: string, context: { u
   if (problem) throw validationError([{ field, message: problem }]);
   return normalized;
 }
+
+/** PATCH /me's body: any of the registration fields a student may change afterwards. */
+export interface ProfileChanges {
+  username?: string;
+  firstName?: string;
+  lastName?: string | null;
+}
+
+/** Applies registration's rules to the fields given (every problem at once); the values to store. */
+export function parseProfile(body: ProfileChanges): ProfileChanges {
+  const problems: FieldProblem[] = [];
+  const changes: ProfileChanges = {};
+  if (body.username !== undefined) {
+    if (new RegExp(USERNAME_PATTERN).test(body.username)) changes.username = body.username;
+    else problems.push({ field: "username", message: FIELD_MESSAGES.username as string });
+  }
+  if (body.firstName !== undefined) {
+    const firstName = body.firstName.trim();
+    if (nameProblem(firstName, 1)) problems.push({ field: "firstName", message: FIELD_MESSAGES.firstName as string });
+    else changes.firstName = firstName;
+  }
+  if (body.lastName !== undefined) {
+    const lastName = body.lastName?.trim() || null;
+    if (lastName !== null && nameProblem(lastName, 0)) problems.push({ field: "lastName", message: FIELD_MESSAGES.lastName as string });
+    else changes.lastName = lastName;
+  }
+  if (problems.length > 0) throw validationError(problems);
+  return changes;
+}

@@ -147,32 +147,34 @@ const newPassword = (description: string) =>
     examples: [EXAMPLE_PASSWORD],
   });
 
+const Username = stringWithRules({
+  minLength: 3,
+  maxLength: 30,
+  pattern: USERNAME_PATTERN,
+  description: "3–30 characters of A–Z a–z 0–9 _; unique case-insensitively; returned as registered",
+  examples: ["ada_lovelace"],
+});
+const FirstName = stringWithRules({
+  pattern: NAME_PATTERN,
+  description: `1–${NAME_MAX_LENGTH} characters after trimming, no control characters`,
+  examples: ["Ada"],
+});
+const LastName = t.Union([
+  stringWithRules({
+    pattern: OPTIONAL_NAME_PATTERN,
+    description: `At most ${NAME_MAX_LENGTH} characters after trimming, no control characters; blank is stored as null`,
+    examples: ["Lovelace"],
+  }),
+  t.Null(),
+]);
+
 export const RegisterBody = t.Object(
   {
     email: email("A university address (its domain must match UNIVERSITY_DOMAINS, else 400 EMAIL_DOMAIN_NOT_ALLOWED), unique"),
-    username: stringWithRules({
-      minLength: 3,
-      maxLength: 30,
-      pattern: USERNAME_PATTERN,
-      description: "3–30 characters of A–Z a–z 0–9 _; unique case-insensitively; returned as registered",
-      examples: ["ada_lovelace"],
-    }),
+    username: Username,
     password: newPassword("The password"),
-    firstName: stringWithRules({
-      pattern: NAME_PATTERN,
-      description: `1–${NAME_MAX_LENGTH} characters after trimming, no control characters`,
-      examples: ["Ada"],
-    }),
-    lastName: t.Optional(
-      t.Union([
-        stringWithRules({
-          pattern: OPTIONAL_NAME_PATTERN,
-          description: `At most ${NAME_MAX_LENGTH} characters after trimming, no control characters; blank is stored as null`,
-          examples: ["Lovelace"],
-        }),
-        t.Null(),
-      ]),
-    ),
+    firstName: FirstName,
+    lastName: t.Optional(LastName),
   },
   {
     title: "RegisterRequest",
@@ -223,4 +225,18 @@ export const ChangePasswordBody = t.Object(
     newPassword: newPassword("The new password"),
   },
   { title: "ChangePasswordRequest", examples: [{ currentPassword: EXAMPLE_PASSWORD, newPassword: "Difference-Engine-1822" }] },
+);
+
+export const ProfileBody = t.Object(
+  { username: t.Optional(Username), firstName: t.Optional(FirstName), lastName: t.Optional(LastName) },
+  {
+    title: "ProfileRequest",
+    description: "The fields to change, by registration's rules; fields left out stay as they are",
+    examples: [{ firstName: "Augusta Ada", lastName: "King" }],
+  },
+);
+
+export const DeleteAccountBody = t.Object(
+  { password: boundedString(1024, { minLength: 1, description: "The account's current password", examples: [EXAMPLE_PASSWORD] }) },
+  { title: "DeleteAccountRequest", examples: [{ password: EXAMPLE_PASSWORD }] },
 );

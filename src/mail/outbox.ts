@@ -76,6 +76,12 @@ export async function cancelPendingEmails(tx: Queryable, database: Database, use
     .where(and(inArray(emailOutbox.userId, userIds), inArray(emailOutbox.status, [...WAITING])));
 }
 
+/** Every email of a deleted account, queued or sent: nothing of it stays. */
+export async function deleteAccountEmails(tx: Queryable, database: Database, userId: string) {
+  const { emailOutbox } = database.tables;
+  await tx.delete(emailOutbox).where(eq(emailOutbox.userId, userId));
+}
+
 export interface OutboxDeps {
   database: Database;
   keys: Keys;

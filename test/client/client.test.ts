@@ -163,6 +163,24 @@ describe("the account flow through the typed client, over HTTP", () => {
     expect(errorAt(anonymous, 401).value.error.code).toBe("UNAUTHORIZED");
   });
 
+  test("profile, logout everywhere and deletion: PATCH /me, logout-all, DELETE /me", async () => {
+    token = dataOf(await auth.login.post({ email, password: NEWER_PASSWORD })).token;
+    const renamed = dataOf(await auth.me.patch({ firstName: "Augusta Ada", lastName: "King" }));
+    expect(renamed.user).toMatchObject({ email, firstName: "Augusta Ada", lastName: "King" });
+    const taken = errorAt(await auth.me.patch({ username: "x" }), 400);
+    expect(taken.value.error.details?.[0]?.field).toBe("username");
+    const other = dataOf(await auth.login.post({ email, password: NEWER_PASSWORD })).token;
+    expect((await auth["logout-all"].post()).status).toBe(204);
+    expect(errorAt(await auth.me.get(), 401).value.error.code).toBe("UNAUTHORIZED");
+    token = other;
+    expect(errorAt(await auth.me.get(), 401).value.error.code).toBe("UNAUTHORIZED");
+    token = dataOf(await auth.login.post({ email, password: NEWER_PASSWORD })).token;
+    expect(errorAt(await auth.me.delete({ password: "WrongPass123" }), 400).value.error.code).toBe("INVALID_CURRENT_PASSWORD");
+    expect((await auth.me.delete({ password: NEWER_PASSWORD })).status).toBe(204);
+    expect(errorAt(await auth.me.get(), 401).value.error.code).toBe("UNAUTHORIZED");
+    token = null;
+  });
+
   test("415 and 413 are typed too", async () => {
     const form = await auth.login.post({ email, password: PASSWORD }, { headers: { "content-type": "text/plain" } });
     expect(errorAt(form, 415).value.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");

@@ -23,6 +23,9 @@ const ENDPOINTS: [string, string, number, number[]][] = [
   ["post", "/api/auth/reset-password", 200, [400, 413, 415, 500, 503]],
   ["post", "/api/auth/change-password", 200, [400, 401, 413, 415, 429, 500, 503]],
   ["get", "/metrics", 200, [401, 404, 500]],
+  ["patch", "/api/auth/me", 200, [400, 401, 409, 413, 415, 500, 503]],
+  ["post", "/api/auth/logout-all", 204, [400, 401, 413, 415, 500, 503]],
+  ["delete", "/api/auth/me", 204, [400, 401, 413, 415, 429, 500, 503]],
 ];
 const operations = ENDPOINTS.map(([method, path]) => ({ method, path, operation: doc.paths[path][method] }));
 
@@ -146,9 +149,16 @@ describe("the document's content", () => {
     expect(flat.components.responses.NotFound.headers["X-Request-Id"].required).toBe(true);
   });
 
-  test("the bearer scheme on me, logout and change-password; every other operation says security: []", () => {
+  test("the bearer scheme on me, logout, logout-all and change-password; every other operation says security: []", () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer", bearerFormat: "JWT" });
-    const bearer = ["get /api/auth/me", "post /api/auth/logout", "post /api/auth/change-password"];
+    const bearer = [
+      "get /api/auth/me",
+      "patch /api/auth/me",
+      "delete /api/auth/me",
+      "post /api/auth/logout",
+      "post /api/auth/logout-all",
+      "post /api/auth/change-password",
+    ];
     for (const { method, path, operation } of operations) {
       expect(operation.security).toEqual(bearer.includes(`${method} ${path}`) ? [{ bearerAuth: [] }] : []);
     }
