@@ -30,6 +30,7 @@ async function main(args: string[]): Promise<number> {
     check: checkCommand,
   };
   if (args[0] === "backup" && args.length <= 2) commands[command] = (config) => backupCommand(config, args[1]);
+  if (args[0] === "users") commands[command] = async (config) => (await import("./cli/users")).usersCommand(config, args.slice(1));
   if (args[0] === "wait-ready" && args.length <= 2) commands[command] = (config) => waitReadyCommand(config, args[1]);
   const run = commands[command];
   if (!run) {

@@ -211,7 +211,7 @@ export async function resendVerification(deps: AuthDeps, context: RequestContext
  * A new link of the address (working for each of its pending registrations, made for the newest), unless
  * the mailbox had its share.
  */
-async function sendVerificationLink(
+export async function sendVerificationLink(
   deps: AuthDeps,
   email: string,
 ): Promise<{ outcome: "queued" | "unknown_account" | "already_verified" | "throttled"; userId?: string }> {

@@ -17,6 +17,7 @@ import { pruneMigrateBackups } from "./backup";
 import { fatal } from "./fatal";
 import { listen, stopOnSignal } from "./lifecycle";
 import { startProblems } from "./preflight";
+import { USERS_USAGE } from "./users";
 
 /** `serve` on a database that lacks a migration: systemd must not restart it (RestartPreventExitStatus). */
 export const MIGRATION_PENDING_EXIT_CODE = 65;
@@ -37,6 +38,7 @@ Commands:
   backup PATH       write a consistent copy of the database to PATH while the service runs (SQLite; pg_dump for PostgreSQL)
   wait-ready [S]    wait up to S seconds (30) until this configuration's service answers; for systemd's ExecStartPost
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
+${USERS_USAGE}
   rollout-check --prometheus URL [--canary VERSION] [--window 30m]
                     judge a canary by the rollout plan's criteria; exit 0 promote, 1 hold, 2 roll back
   --version         print the version

@@ -96,6 +96,17 @@ export class RateLimiter {
     await this.database.bookkeeping(() => this.statements.forgive.execute({ account, client }));
   }
 
+  /** The current window of a key, if it has one (the support desk's `users show`). */
+  async peek(plainKey: string, now: Date): Promise<{ count: number; expiresAt: Date } | undefined> {
+    const { rateLimits } = this.database.tables;
+    const [row] = await this.database.db
+      .select({ count: rateLimits.count, expiresAt: rateLimits.expiresAt })
+      .from(rateLimits)
+      .where(eq(rateLimits.key, this.storedKey(plainKey)));
+    if (!row || Number(row.expiresAt) <= now.getTime()) return undefined;
+    return { count: Number(row.count), expiresAt: new Date(Number(row.expiresAt)) };
+  }
+
   async reset(plainKey: string): Promise<void> {
     const key = this.storedKey(plainKey);
     await this.database.bookkeeping(() => this.statements.reset.execute({ key }));
