@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { OWASP_MINIMUM } from "../hashing/password-hasher";
+import { type EmailTemplates, loadEmailTemplates, SHIPPED_TEMPLATES, TemplateError } from "../mail/templates";
 import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
 import { parseDataSecret, parseJwt } from "./secrets";
 
@@ -73,6 +74,9 @@ export interface MailConfig {
   ehloName: string;
   /** A second provider, used while the primary fails. */
   fallbackUrl: string | null;
+  /** EMAIL_TEMPLATES_DIR, loaded and checked at start; the shipped templates when it is unset. */
+  templates: EmailTemplates;
+  templatesDir: string | null;
 }
 
 export interface PasswordHashing {
@@ -304,7 +308,15 @@ function parseMailDelivery(
     throw new ConfigError("SMTP_EHLO_NAME", `must be a host name such as mail.example.edu (got "${ehloName}")`);
   }
   const fallbackUrl = parseSmtpUrl("SMTP_FALLBACK_URL", get("SMTP_FALLBACK_URL"), false);
-  return { ...base, tls, caCertificates, ehloName, fallbackUrl };
+  const templatesDir = get("EMAIL_TEMPLATES_DIR") ?? null;
+  let templates = SHIPPED_TEMPLATES;
+  try {
+    if (templatesDir !== null) templates = loadEmailTemplates(templatesDir);
+  } catch (error) {
+    if (error instanceof TemplateError) throw new ConfigError("EMAIL_TEMPLATES_DIR", error.message);
+    throw error;
+  }
+  return { ...base, tls, caCertificates, ehloName, fallbackUrl, templates, templatesDir };
 }
 
 /** APP_URL's host when it is a real name, else the machine's host name: what a receiving server can check. */
@@ -473,6 +485,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
       smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl),
       fallbackUrl: config.mail.fallbackUrl && redactUrl(config.mail.fallbackUrl),
       caCertificates: config.mail.caCertificates ? "(PEM from SMTP_CA_FILE)" : null,
+      templates: config.mail.templatesDir ? `(from ${config.mail.templatesDir})` : "(shipped)",
     },
     metricsToken: config.metricsToken ? "***" : null,
     sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },

@@ -215,6 +215,7 @@ export class OutboxWorker {
         from: config.mail.from,
         link,
         lifetimeSeconds: kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds,
+        templates: config.mail.templates,
       });
       const startedAt = performance.now();
       try {
