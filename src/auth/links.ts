@@ -2,7 +2,7 @@ import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import type { Queryable } from "../db/database";
 import { emailsQueuedSince, queueEmail } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
-import { type AuthDeps, lockMailbox } from "./core";
+import type { AuthDeps } from "./core";
 import { generateEmailToken, hashEmailToken } from "./secrets";
 import type { UserRow } from "./users";
 
@@ -48,16 +48,6 @@ export async function issueLink(deps: AuthDeps, tx: Queryable, registration: Pic
     now,
   });
   return true;
-}
-
-/** issueLink in a transaction of its own, under the mailbox's lock; wakes the outbox when an email was queued. */
-export async function sendLink(deps: AuthDeps, registration: Pick<UserRow, "id" | "email">, kind: EmailKind): Promise<boolean> {
-  const queued = await deps.database.transaction(async (tx) => {
-    await lockMailbox(deps, tx, registration.email);
-    return issueLink(deps, tx, registration, kind, deps.clock.now());
-  });
-  if (queued) deps.onEmailQueued();
-  return queued;
 }
 
 function usable(deps: AuthDeps, token: string, purposes: string[], now: Date) {

@@ -4,7 +4,6 @@ import {
   accountLoginKey,
   checkPassword,
   enforceLimits,
-  findAddress,
   findUserById,
   issueSession,
   lockUser,
@@ -12,10 +11,11 @@ import {
   type Session,
   withHashSlot,
 } from "./core";
+import { requestEmail } from "./email-requests";
 import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
 import { acceptablePassword, parseEmailField } from "./input";
-import { endResetLinks, resetLinkAccount, sendLink, useResetLink } from "./links";
+import { endResetLinks, resetLinkAccount, useResetLink } from "./links";
 import type { UserRow } from "./users";
 
 /*
@@ -24,21 +24,10 @@ import type { UserRow } from "./users";
  * locks the account's row before its links: one order everywhere, so two of them never deadlock.
  */
 
-/** Same outcome and same work on the request's path for every well-formed address. */
+/** Same outcome and same work on the request's path for every well-formed address (email-requests.ts). */
 export async function forgotPassword(deps: AuthDeps, context: RequestContext, rawEmail: string): Promise<void> {
-  const email = parseEmailField(rawEmail);
-  deps.deferred.run("password_reset_request", async () => {
-    // Only a verified account has a password to reset; a pending registration is simply registered again.
-    const account = (await findAddress(deps, email)).find((row) => row.emailVerifiedAt);
-    const queued = account !== undefined && (await sendLink(deps, account, "reset_password"));
-    deps.events.emit(context, {
-      event: "password_reset_request",
-      outcome: queued ? "success" : "failure",
-      userId: account?.id,
-      email,
-      reason: queued ? undefined : account ? "throttled" : "unknown_account",
-    });
-  });
+  // Only a verified account has a password to reset; a pending registration is simply registered again.
+  await requestEmail(deps, context, "reset_password", parseEmailField(rawEmail));
 }
 
 export async function resetPassword(deps: AuthDeps, context: RequestContext, token: string, password: string): Promise<void> {

@@ -6,7 +6,6 @@ import {
   accountLoginKey,
   clientLoginKey,
   enforceLimitsAndFindAddress,
-  findAddress,
   hashForAddress,
   issueSession,
   type LoginResult,
@@ -17,6 +16,7 @@ import {
 } from "./core";
 import { issueDeviceToken } from "./device-tokens";
 import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
+import { requestEmail } from "./email-requests";
 import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
 import { parseEmailField, parseRegistration } from "./input";
@@ -191,42 +191,7 @@ function activate(deps: AuthDeps, token: string, registration: UserRow, email: s
   });
 }
 
-/** Same outcome and same work on the request's path for every well-formed address. */
+/** Same outcome and same work on the request's path for every well-formed address (email-requests.ts). */
 export async function resendVerification(deps: AuthDeps, context: RequestContext, rawEmail: string): Promise<void> {
-  const email = parseEmailField(rawEmail);
-  deps.deferred.run("verification_resend", async () => {
-    const { outcome, userId } = await sendVerificationLink(deps, email);
-    // The outcome says whether an email was queued; the HTTP answer is the same either way.
-    deps.events.emit(context, {
-      event: "verification_resend",
-      outcome: outcome === "queued" ? "success" : "failure",
-      userId,
-      email,
-      reason: outcome === "queued" ? undefined : outcome,
-    });
-  });
-}
-
-/**
- * A new link of the address (working for each of its pending registrations, made for the newest), unless
- * the mailbox had its share.
- */
-export async function sendVerificationLink(
-  deps: AuthDeps,
-  email: string,
-): Promise<{ outcome: "queued" | "unknown_account" | "already_verified" | "throttled"; userId?: string }> {
-  if ((await findAddress(deps, email)).length === 0) return { outcome: "unknown_account" };
-  const { users } = deps.database.tables;
-  const result = await deps.database.transaction(async (tx) => {
-    await lockMailbox(deps, tx, email);
-    const rows = await tx.select().from(users).where(eq(users.email, email)).orderBy(users.createdAt);
-    const verified = rows.find((row) => row.emailVerifiedAt);
-    const newest = rows.at(-1);
-    if (verified) return { outcome: "already_verified" as const, userId: verified.id };
-    if (!newest) return { outcome: "unknown_account" as const };
-    const queued = await issueLink(deps, tx, newest, "verify_email", deps.clock.now());
-    return { outcome: queued ? ("queued" as const) : ("throttled" as const), userId: newest.id };
-  });
-  if (result.outcome === "queued") deps.onEmailQueued();
-  return result;
+  await requestEmail(deps, context, "verify_email", parseEmailField(rawEmail));
 }

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { createApp } from "../app";
+import { resolveLeftoverEmailRequests } from "../auth/email-requests";
 import { CONFIG_EXIT_CODE, type Config, redactedConfig } from "../config/config";
 import { type Database, openDatabase } from "../db/database";
 import { describeError } from "../db/errors";
@@ -197,7 +198,7 @@ export async function serveCommand(config: Config): Promise<number> {
     await closeAll();
     return startupFailed(error, logger);
   }
-  const { app, outbox, inFlight, drain, calibrateHashing } = createApp({ config, database, logger, errorReporter, databaseMetrics });
+  const { app, auth, outbox, inFlight, drain, calibrateHashing } = createApp({ config, database, logger, errorReporter, databaseMetrics });
   if (!listen(app, config, logger)) {
     startup.stop();
     await closeAll();
@@ -205,11 +206,15 @@ export async function serveCommand(config: Config): Promise<number> {
   }
   // Background work starts a moment after the port opens (and the database is usable), so that it does
   // not delay the first answers (a restart in a rollout is judged by its first /health): emails waiting
-  // from before the restart go out a second later, and new ones wake the outbox at once.
+  // from before the restart go out a second later, and new ones wake the outbox at once; so do the emails
+  // of resend / forgot-password requests that a stop left unresolved.
   const cleanUp = () =>
-    deleteExpiredRows(database, new Date(), config.tokens.verifyEmailSeconds).catch((err) =>
-      logger.warn({ err }, "clean-up of expired rows failed"),
-    );
+    Promise.all([
+      deleteExpiredRows(database, new Date(), config.tokens.verifyEmailSeconds).catch((err) =>
+        logger.warn({ err }, "clean-up of expired rows failed"),
+      ),
+      resolveLeftoverEmailRequests(auth).catch((err) => logger.warn({ err }, "resolving left-over email requests failed")),
+    ]);
   let firstCleanUp: ReturnType<typeof setTimeout> | undefined;
   let maintenance: ReturnType<typeof setInterval> | undefined;
   logger.info({ port: config.port, host: config.host, database: config.database.kind, env: config.nodeEnv }, "listening");

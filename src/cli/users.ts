@@ -4,9 +4,9 @@ import { createApp } from "../app";
 import { deleteAccount } from "../auth/account";
 import { type AuthDeps, accountLoginKey, lockMailbox } from "../auth/core";
 import { normalizeEmail } from "../auth/email";
+import { sendForAddress } from "../auth/email-requests";
 import type { RequestContext } from "../auth/events";
-import { sendLink, VERIFY_ADDRESS } from "../auth/links";
-import { sendVerificationLink } from "../auth/registration";
+import { VERIFY_ADDRESS } from "../auth/links";
 import type { UserRow } from "../auth/users";
 import type { Config } from "../config/config";
 import { openDatabase } from "../db/database";
@@ -191,9 +191,7 @@ async function resend(deps: AuthDeps, email: string): Promise<Outcome> {
   const rows = await rowsOf(deps, email);
   if (rows.length === 0) return notFound(email);
   const verified = rows.find((row) => row.emailVerifiedAt);
-  const queued = verified
-    ? await sendLink(deps, verified, "reset_password")
-    : (await sendVerificationLink(deps, email)).outcome === "queued";
+  const queued = (await sendForAddress(deps, verified ? "reset_password" : "verify_email", email)).outcome === "queued";
   const kind = verified ? "a password reset email" : "a verification email";
   if (!queued) {
     print(

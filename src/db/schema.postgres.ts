@@ -83,3 +83,17 @@ export const rateLimits = pgTable("rate_limits", {
   count: integer("count").notNull(),
   expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
 });
+
+/**
+ * A resend-verification or forgot-password request, written before its 202 for every well-formed address
+ * (the same work whatever the address), resolved right after the answer into a link and an email, or
+ * nothing; a request a crash left behind is resolved when the service starts again.
+ */
+export const emailRequests = pgTable("email_requests", {
+  id: uuid("id").primaryKey(),
+  /** verify_email or reset_password */
+  kind: text("kind").notNull(),
+  /** Sealed (AES-GCM, src/auth/keys.ts): no table but users keeps an address in clear. */
+  address: text("address").notNull(),
+  createdAt: at("created_at").notNull(),
+});
