@@ -1,10 +1,13 @@
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
-import { type AuthDeps, DeferredWork, prepareStatements } from "./auth/core";
+import { accountRoutes } from "./auth/account-routes";
+import type { AuthDeps } from "./auth/core";
 import { combineSinks } from "./auth/events";
+import { DeferredWork } from "./auth/in-process";
 import { AccessTokens } from "./auth/jwt";
 import { createKeys } from "./auth/keys";
 import { authErrorToApi, authRoutes, refuseBusyBeforeBody } from "./auth/routes";
+import { prepareStatements } from "./auth/statements";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
 import type { Database } from "./db/database";
@@ -119,7 +122,8 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))
     .use(metricsRoutes(metrics, config))
     .use(linkPages())
-    .use(authRoutes(auth, { trustProxy: config.trustProxy }));
+    .use(authRoutes(auth, { trustProxy: config.trustProxy }))
+    .use(accountRoutes(auth, { trustProxy: config.trustProxy }));
   metrics.expectRoutes(app.routes);
   /** Times one hash as the gate's first estimate; the server calls it once, after start-up. */
   const calibrateHashing = () => hashGate.calibrate(() => hasher.verify("calibration", hasher.unmatchableHash));

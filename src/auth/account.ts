@@ -1,9 +1,10 @@
 import { eq, sql } from "drizzle-orm";
 import { isUniqueViolation } from "../db/database";
 import { deleteAccountEmails } from "../mail/outbox";
-import { type AuthDeps, accountLoginKey, checkPassword, enforceLimits, lockMailbox, lockUser, oneAtATime, withHashSlot } from "./core";
+import { type AuthDeps, accountLoginKey, checkPassword, enforceLimits, lockMailbox, lockUser, withHashSlot } from "./core";
 import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
+import { oneAtATime } from "./in-process";
 import { type ProfileChanges, parseProfile } from "./input";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 

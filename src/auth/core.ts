@@ -1,17 +1,19 @@
-import { eq, getTableColumns, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Clock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Db, Queryable } from "../db/database";
 import { type HashGate, HashGateBusyError } from "../hashing/hash-gate";
 import { findMatchingHash, type PasswordHasher } from "../hashing/password-hasher";
-import { countingUpsert, type Hit, type RateLimiter } from "../ratelimit/limiter";
+import type { Hit, RateLimiter } from "../ratelimit/limiter";
 import { mailboxOf } from "./email";
 import { AuthError } from "./errors";
 import type { AuthEvent, AuthEventSink, RateLimitName, RequestContext } from "./events";
+import type { DeferredWork } from "./in-process";
 import type { AccessTokens, IssuedToken } from "./jwt";
 import type { Keys } from "./keys";
 import { normalizePassword } from "./password-policy";
+import type { Statements } from "./statements";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
 /** How long an answer of 503 SERVICE_BUSY that did not wait in line is held (see withHashSlot). */
@@ -33,7 +35,7 @@ export interface AuthDeps {
   events: AuthEventSink;
   /** Called after a transaction that queued an email has committed. */
   onEmailQueued: () => void;
-  /** Work deferred past an answer (see defer). */
+  /** Work deferred past an answer (in-process.ts). */
   deferred: DeferredWork;
   /** Statements built once, on first use (the tables exist only after `migrate`). */
   statements: Statements;
@@ -256,112 +258,3 @@ export async function issueSession(deps: AuthDeps, user: UserRow): Promise<Sessi
   const issued = await deps.tokens.issue(user, deps.clock.now(), deps.config.jwt.expiresInSeconds);
   return { ...issued, user: toPublicUser(user) };
 }
-
-/**
- * Work run after the answer: what differs between a known and an unknown address (the account's email,
- * its throttle) then costs the request nothing, so its timing tells nothing. A shutdown waits for it.
- */
-export class DeferredWork {
-  private readonly pending = new Set<Promise<void>>();
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly background?: { begin(): void; end(): void },
-  ) {}
-
-  run(what: string, work: () => Promise<void>): void {
-    this.background?.begin();
-    const task = work()
-      .catch((error) => this.logger.warn({ err: error instanceof Error ? error.message : "unknown", what }, "deferred work failed"))
-      .finally(() => {
-        this.pending.delete(task);
-        this.background?.end();
-      });
-    this.pending.add(task);
-  }
-
-  /** Resolves when the deferred work started so far has finished. */
-  async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending);
-  }
-}
-
-/** Per deps (one service), the tail of the work running for each key (see oneAtATime). */
-const running = new WeakMap<AuthDeps, Map<string, Promise<unknown>>>();
-
-/**
- * Runs `work` after the work of the same key started before it in this process has finished: repeated
- * requests of one kind on one thing (two clicks of one link, two password changes with one token)
- * then each see what the one before did, instead of racing it.
- */
-export function oneAtATime<T>(deps: AuthDeps, key: string, work: () => Promise<T>): Promise<T> {
-  const byKey = running.get(deps) ?? new Map<string, Promise<unknown>>();
-  running.set(deps, byKey);
-  const run = (byKey.get(key) ?? Promise.resolve()).then(work);
-  const tail = run.catch(() => undefined);
-  byKey.set(key, tail);
-  void tail.then(() => {
-    if (byKey.get(key) === tail) byKey.delete(key);
-  });
-  return run;
-}
-
-/** The statements every login or authenticated request runs, prepared once on first use. */
-export function prepareStatements(database: Database) {
-  const once = <T>(build: () => T) => {
-    let built: T | undefined;
-    return () => {
-      built ??= build();
-      return built;
-    };
-  };
-  // `database.db` is read on first use only: at start the database may not be usable yet (DatabaseStartup).
-  const { users, revokedTokens } = database.tables;
-  return {
-    usersByEmail: once(() =>
-      database.db
-        .select()
-        .from(users)
-        .where(eq(users.email, sql.placeholder("email")))
-        .orderBy(users.createdAt)
-        .prepare("users_by_email"),
-    ),
-    userById: once(() =>
-      database.db
-        .select()
-        .from(users)
-        .where(eq(users.id, sql.placeholder("id")))
-        .prepare("user_by_id"),
-    ),
-    /**
-     * A login's two counter hits and the rows of its email, in one statement (PostgreSQL; see
-     * enforceLimitsAndFindAddress). The upsert's RETURNING, relaxed commit included, is evaluated whether
-     * or not the outer SELECT reads it: a data-modifying CTE always runs to completion.
-     */
-    countingLookup: once(() => {
-      const { db } = database;
-      const hits = db.$with("hits").as(countingUpsert(database, 2));
-      return db
-        .with(hits)
-        .select({ key: hits.key, count: hits.count, expiresAt: hits.expiresAt, user: getTableColumns(users) })
-        .from(hits)
-        .leftJoin(users, eq(users.email, sql.placeholder("email")))
-        .prepare("login_count_and_lookup");
-    }),
-    /** Every authenticated request runs this: one round trip for the user and the revocation. */
-    sessionLookup: once(() =>
-      database.db
-        .select({
-          ...getTableColumns(users),
-          revoked: sql<boolean>`exists (select 1 from ${revokedTokens} where ${revokedTokens.jti} = ${sql.placeholder("jti")})`.mapWith(
-            Boolean,
-          ),
-        })
-        .from(users)
-        .where(eq(users.id, sql.placeholder("userId")))
-        .prepare("session_lookup"),
-    ),
-  };
-}
-
-export type Statements = ReturnType<typeof prepareStatements>;

@@ -7,13 +7,13 @@ import {
   findUserById,
   issueSession,
   lockUser,
-  oneAtATime,
   type Session,
   withHashSlot,
 } from "./core";
 import { requestEmail } from "./email-requests";
 import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
+import { oneAtATime } from "./in-process";
 import { acceptablePassword, parseEmailField } from "./input";
 import { endResetLinks, resetLinkAccount, useResetLink } from "./links";
 import type { UserRow } from "./users";

@@ -11,7 +11,6 @@ import {
   type LoginResult,
   lockMailbox,
   matchAddressPassword,
-  oneAtATime,
   withHashSlot,
 } from "./core";
 import { issueDeviceToken } from "./device-tokens";
@@ -19,6 +18,7 @@ import { emailDomain, isAllowedDomain, normalizeEmail } from "./email";
 import { requestEmail } from "./email-requests";
 import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
+import { oneAtATime } from "./in-process";
 import { parseEmailField, parseRegistration } from "./input";
 import { issueLink, verificationLinkAddress } from "./links";
 import { hashEmailToken } from "./secrets";

@@ -4,7 +4,6 @@ import { ApiError } from "../http/errors";
 import type { BeforeBodyContext } from "../http/plugin";
 import { requestContext } from "../http/request-context";
 import { withExamples } from "../http/schemas";
-import { deleteOwnAccount, logoutEverywhere, updateProfile } from "./account";
 import { type AuthDeps, limitClient, refuseWhenBusy } from "./core";
 import { AuthError, type AuthErrorCode } from "./errors";
 import { changePassword, forgotPassword, resetPassword } from "./passwords";
@@ -12,7 +11,6 @@ import { register, resendVerification, verifyEmail } from "./registration";
 import {
   BusyOrUnavailable,
   ChangePasswordBody,
-  DeleteAccountBody,
   EmailBody,
   errorResponse,
   InternalError,
@@ -21,7 +19,6 @@ import {
   LoginSession,
   Message,
   PayloadTooLarge,
-  ProfileBody,
   RateLimited,
   RegisterBody,
   Registration,
@@ -36,7 +33,7 @@ import {
 import { authenticate, login, logout } from "./sessions";
 import { toPublicUser } from "./users";
 
-const bearer = [{ bearerAuth: [] }];
+export const bearer = [{ bearerAuth: [] }];
 /**
  * The errors of every endpoint that reads a request body: 400 (invalid body), 413 (over 16 KiB), 415 (not
  * JSON), 500 INTERNAL_ERROR, which is always possible, and 503 SERVICE_UNAVAILABLE (no database); an endpoint
@@ -44,7 +41,7 @@ const bearer = [{ bearerAuth: [] }];
  * clients (Eden treaty) and the OpenAPI document can rely on them. Errors are rendered by the HTTP plugin's
  * onError, outside response validation.
  */
-const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError, 503: Unavailable };
+export const bodyErrors = { 400: InvalidBody, 413: PayloadTooLarge, 415: UnsupportedMediaType, 500: InternalError, 503: Unavailable };
 const ACCEPTED = "If an account with this address needs it, an email is on its way.";
 const Accepted = withExamples(Message, { message: ACCEPTED });
 const PASSWORD_CHANGED = "Your password has been changed. Please log in again."; // reset-password's answer
@@ -73,7 +70,7 @@ export function authErrorToApi(error: unknown): ApiError | null {
 }
 
 /** Before validation: the fields this body schema reads must be plain strings (see checkBodyShape). */
-const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
+export const shapeOf = (schema: TSchema & { properties: Record<string, unknown> }) => {
   const fields = Object.keys(schema.properties);
   return (body: unknown) => checkBodyShape(body, fields);
 };
@@ -84,8 +81,6 @@ const shapes = {
   login: shapeOf(LoginBody),
   reset: shapeOf(ResetPasswordBody),
   change: shapeOf(ChangePasswordBody),
-  profile: shapeOf(ProfileBody),
-  deletion: shapeOf(DeleteAccountBody),
 };
 
 /** The endpoints whose requests wait for password hashing, and what a request turned away counts as. */
@@ -112,7 +107,8 @@ export function refuseBusyBeforeBody(auth: AuthDeps, options: { trustProxy: bool
 /**
  * The `/api/auth/*` routes: HTTP in and out. Each calls its rule in the flow's file: registration.ts
  * (register, verify-email, resend-verification), sessions.ts (login, me, logout), passwords.ts
- * (forgot-password, reset-password, change-password), account.ts (PATCH and DELETE /me, logout-all).
+ * (forgot-password, reset-password, change-password); account-routes.ts has account.ts's (PATCH and
+ * DELETE /me, logout-all).
  */
 export function authRoutes(auth: AuthDeps, options: { trustProxy: boolean }) {
   return new Elysia({ prefix: "/api/auth", tags: ["auth"] })
@@ -302,76 +298,6 @@ export function authRoutes(auth: AuthDeps, options: { trustProxy: boolean }) {
           security: bearer,
           description:
             "Returns a new JWT; every other JWT of the user and every outstanding reset link is rejected from then on. A wrong currentPassword (400 INVALID_CURRENT_PASSWORD) counts as a failed login of the account: past the limit, 429 RATE_LIMITED with Retry-After. 503 SERVICE_BUSY with Retry-After under sustained overload, or when this client floods password checks.",
-        },
-      },
-    )
-    .patch(
-      "/me",
-      async ({ body, headers, context }) => {
-        const { user } = await authenticate(auth, context, headers.authorization);
-        return { user: await updateProfile(auth, context, user, body) };
-      },
-      {
-        body: ProfileBody,
-        parse: "json",
-        transform: ({ body }) => shapes.profile(body),
-        response: { 200: UserResult, ...bodyErrors, 401: Unauthorized, 409: errorResponse(["USERNAME_TAKEN"]) },
-        detail: {
-          operationId: "updateMe",
-          summary: "Change the username or names (logged in)",
-          security: bearer,
-          description:
-            "Any of username, firstName, lastName, by registration's rules (every invalid field reported at once); fields left out stay as they are, a blank or null lastName is stored as null. 409 USERNAME_TAKEN when another registration, pending or verified, holds the username (case-insensitively). The email address cannot be changed.",
-        },
-      },
-    )
-    .post(
-      "/logout-all",
-      async ({ headers, context, status }) => {
-        const { user } = await authenticate(auth, context, headers.authorization);
-        await logoutEverywhere(auth, context, user);
-        return status(204, undefined);
-      },
-      {
-        response: {
-          204: t.Void({ description: "Every token of the account, this one included, is rejected from now on" }),
-          ...bodyErrors,
-          401: Unauthorized,
-        },
-        detail: {
-          operationId: "logoutAll",
-          summary: "Log out of every device",
-          security: bearer,
-          description:
-            "Every JWT of the account, the presented one included, is rejected from now on (401). Takes no body. Errors: 401 UNAUTHORIZED.",
-        },
-      },
-    )
-    .delete(
-      "/me",
-      async ({ body, headers, context, status }) => {
-        const { user } = await authenticate(auth, context, headers.authorization);
-        await deleteOwnAccount(auth, context, user, body.password);
-        return status(204, undefined);
-      },
-      {
-        body: DeleteAccountBody,
-        parse: "json",
-        transform: ({ body }) => shapes.deletion(body),
-        response: {
-          204: t.Void({ description: "Deleted, with everything that refers to it" }),
-          ...bodyErrors,
-          400: errorResponse(["INVALID_CURRENT_PASSWORD", "VALIDATION_ERROR"]),
-          401: Unauthorized,
-          429: RateLimited,
-          503: BusyOrUnavailable,
-        },
-        detail: {
-          operationId: "deleteMe",
-          summary: "Delete the account (logged in, with the password)",
-          security: bearer,
-          description:
-            "Deletes the account and everything that refers to it (its tokens, links, queued emails and failed-login counter) in one transaction; the address and the username are free again, and every JWT of the account gets 401. 400 INVALID_CURRENT_PASSWORD for a wrong password, which counts as a failed login of the address: past the limit, 429 RATE_LIMITED with Retry-After. 503 SERVICE_BUSY with Retry-After under sustained overload of password checking.",
         },
       },
     );
