@@ -26,6 +26,8 @@ export interface Config {
   mail: MailConfig;
   trustProxy: boolean;
   logLevel: LogLevel;
+  /** Where systemd's journal stream is, when it gave one as stdout or stderr (src/logger.ts). */
+  journalStream: JournalStream | null;
   metricsToken: string | null;
   /** Statements at least this slow are logged ("slow query", SQL text without parameters). */
   slowQueryMs: number;
@@ -38,6 +40,12 @@ export interface Config {
   rateLimits: RateLimits;
   passwordHashing: PasswordHashing;
   sentry: { dsn: string | null; environment: string | null };
+}
+
+/** systemd's JOURNAL_STREAM: the device and inode of the journal stream it connected (systemd.exec(5)). */
+export interface JournalStream {
+  device: bigint;
+  inode: bigint;
 }
 
 export interface JwtConfig {
@@ -172,6 +180,7 @@ export function parseConfig(env: Env): Config {
     mail,
     trustProxy: parseBoolean("TRUST_PROXY", get("TRUST_PROXY"), false),
     logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
+    journalStream: parseJournalStream(env),
     metricsToken: get("METRICS_TOKEN") ?? null,
     slowQueryMs: parseSlowQuery(get("DATABASE_SLOW_QUERY")),
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
@@ -399,6 +408,16 @@ function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[]
     return ["*"];
   }
   return entries.map((entry) => parseOrigin("CORS_ORIGIN", entry));
+}
+
+/**
+ * JOURNAL_STREAM, "<device>:<inode>" in decimal, set by systemd, not by an operator: anything else is
+ * no journal rather than a configuration error. Exported apart: the lines about a configuration that
+ * cannot be read need it too.
+ */
+export function parseJournalStream(env: Env): JournalStream | null {
+  const match = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM?.trim() ?? "");
+  return match ? { device: BigInt(match[1] as string), inode: BigInt(match[2] as string) } : null;
 }
 
 function parseDomains(value: string): string[] {
