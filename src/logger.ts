@@ -55,7 +55,7 @@ function isJournal(fd: number, journal: JournalStream | null): boolean {
   if (!journal) return false;
   try {
     const stat = fstatSync(fd, { bigint: true });
-    return stat.dev === journal.device && stat.ino === journal.inode;
+    return `${stat.dev}:${stat.ino}` === journal;
   } catch {
     return false;
   }

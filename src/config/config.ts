@@ -42,11 +42,8 @@ export interface Config {
   sentry: { dsn: string | null; environment: string | null };
 }
 
-/** systemd's JOURNAL_STREAM: the device and inode of the journal stream it connected (systemd.exec(5)). */
-export interface JournalStream {
-  device: bigint;
-  inode: bigint;
-}
+/** systemd's JOURNAL_STREAM: "<device>:<inode>" of the journal stream it connected, in decimal (systemd.exec(5)). */
+export type JournalStream = string;
 
 export interface JwtConfig {
   /** Signs new tokens. */
@@ -416,8 +413,8 @@ function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[]
  * cannot be read need it too.
  */
 export function parseJournalStream(env: Env): JournalStream | null {
-  const match = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM?.trim() ?? "");
-  return match ? { device: BigInt(match[1] as string), inode: BigInt(match[2] as string) } : null;
+  const value = env.JOURNAL_STREAM?.trim() ?? "";
+  return /^\d+:\d+$/.test(value) ? value : null;
 }
 
 function parseDomains(value: string): string[] {

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseConfig, redactedConfig } from "../../src/config/config";
 import { createLogger, requestLineWriter, withJournalPriorities } from "../../src/logger";
 import { freePort } from "../support/pgbouncer";
 
@@ -135,4 +136,12 @@ test("the request line, written apart from pino, carries info's priority", async
   expect(lines).toHaveLength(1);
   expect(lines[0]).toStartWith('<6>{"level":"info"');
   expect(JSON.parse((lines[0] as string).slice(3))).toMatchObject({ msg: "request", reqId: "r1" });
+});
+
+test("JOURNAL_STREAM is read with the configuration, which `check` still prints as JSON", () => {
+  const config = parseConfig({ JOURNAL_STREAM: "8:306630" });
+  expect(config.journalStream).toBe("8:306630");
+  expect(JSON.parse(JSON.stringify(redactedConfig(config))).journalStream).toBe("8:306630");
+  // systemd's, not an operator's: anything else means no journal, never a configuration error.
+  expect(parseConfig({ JOURNAL_STREAM: "not a stream" }).journalStream).toBeNull();
 });
