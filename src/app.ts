@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .use(corsPlugin(config.corsOrigins))
-    .use(config.swaggerEnabled ? swaggerPlugin() : new Elysia())
+    .use(config.swaggerEnabled ? swaggerPlugin({ trustProxy: config.trustProxy }) : new Elysia())
     .use(healthRoutes({ database, clock, startedAt: clock.now(), drain }))
     .use(metricsRoutes(metrics, config))
     .use(linkPages())

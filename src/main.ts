@@ -4,9 +4,10 @@ import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE
 import { fatal } from "./cli/fatal";
 import { smokeCommand } from "./cli/smoke";
 import { waitReadyCommand } from "./cli/wait-ready";
-import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
+import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig, parseJournalStream } from "./config/config";
 import { refuseStrayDevelopmentDatabase } from "./config/development-database";
 import { describeError } from "./db/errors";
+import { createLogger } from "./logger";
 import { handleProcessErrors } from "./observability/process-errors";
 import { PROGRAM, VERSION } from "./version";
 
@@ -43,17 +44,19 @@ async function main(args: string[]): Promise<number> {
     refuseStrayDevelopmentDatabase(config, { uid: process.getuid?.(), cwd: process.cwd() });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    fatal(`invalid configuration: ${error.message}`, { variable: error.variable });
+    fatal(`invalid configuration: ${error.message}`, { variable: error.variable }, bootLogger);
     return CONFIG_EXIT_CODE;
   }
   return run(config);
 }
 
-handleProcessErrors();
+// Until `serve` has its own: the lines about a start that fails, at their journal priority too.
+const bootLogger = createLogger({ logLevel: "info", journalStream: parseJournalStream(process.env) });
+handleProcessErrors(bootLogger);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    fatal(describeError(error));
+    fatal(describeError(error), {}, bootLogger);
     process.exit(1);
   },
 );

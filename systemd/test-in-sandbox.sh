@@ -136,8 +136,14 @@ check "the README's recipe reads real journald output: jq -R 'fromjson? | ...'" 
 check "... and with journald's JSON: -o json | jq '.MESSAGE | fromjson?'" sh_in \
   "journalctl -u $U --no-pager -o json | jq -r '.MESSAGE | fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
 check "journal never shows the real JWT secret" sh_in "! journalctl --no-pager | grep -qF '$SECRET'"
+# Each line carries its level's priority (<2> for fatal): journald files it there and keeps the JSON.
+check "journalctl -p err shows the fatal line at priority 2 (crit), its MESSAGE one JSON object" sh_in \
+  "journalctl -u $U -p err --no-pager -o json | jq -r 'select(.PRIORITY == \"2\") | .MESSAGE | fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
 sh_in "cp /root/env.good $ENVF && systemctl reset-failed $U"
 check "systemctl start with a good env file succeeds and answers at once" sh_in "systemctl start $U && curl -fsS -m 5 $URL/health/live"
+check "request lines are at priority 6 (info), and not under journalctl -p err" sh_in \
+  "for i in \$(seq 1 20); do journalctl -u $U -p info..info --no-pager -o json | jq -r 'select(.PRIORITY == \"6\") | .MESSAGE | fromjson? | .msg' | grep -qx request && break; sleep 0.5; done &&
+   journalctl -u $U -p info..info --no-pager -o cat | grep -q '^{.*\"msg\":\"request\"' && ! journalctl -u $U -p err --no-pager -o cat | grep -q '\"msg\":\"request\"'"
 sh_in "sed -i 's/^JWT_SECRET=.*/JWT_SECRET=changeme/' $ENVF"
 check "JWT_SECRET=changeme: systemctl restart fails (non-zero)" sh_in "! systemctl restart $U"
 check "restart failure is in the journal (JWT_SECRET)" sh_in "journalctl -u $U --no-pager -n 20 | grep -q JWT_SECRET"

@@ -27,6 +27,8 @@ export interface Config {
   mail: MailConfig;
   trustProxy: boolean;
   logLevel: LogLevel;
+  /** Where systemd's journal stream is, when it gave one as stdout or stderr (src/logger.ts). */
+  journalStream: JournalStream | null;
   metricsToken: string | null;
   /** Statements at least this slow are logged ("slow query", SQL text without parameters). */
   slowQueryMs: number;
@@ -40,6 +42,9 @@ export interface Config {
   passwordHashing: PasswordHashing;
   sentry: { dsn: string | null; environment: string | null };
 }
+
+/** systemd's JOURNAL_STREAM: "<device>:<inode>" of the journal stream it connected, in decimal (systemd.exec(5)). */
+export type JournalStream = string;
 
 export interface JwtConfig {
   /** Signs new tokens. */
@@ -176,6 +181,7 @@ export function parseConfig(env: Env): Config {
     mail,
     trustProxy: parseBoolean("TRUST_PROXY", get("TRUST_PROXY"), false),
     logLevel: oneOf("LOG_LEVEL", (get("LOG_LEVEL") ?? "info").toLowerCase(), LOG_LEVELS),
+    journalStream: parseJournalStream(env),
     metricsToken: get("METRICS_TOKEN") ?? null,
     slowQueryMs: parseSlowQuery(get("DATABASE_SLOW_QUERY")),
     swaggerEnabled: parseBoolean("SWAGGER_ENABLED", get("SWAGGER_ENABLED"), true),
@@ -414,6 +420,16 @@ function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[]
     return ["*"];
   }
   return entries.map((entry) => parseOrigin("CORS_ORIGIN", entry));
+}
+
+/**
+ * JOURNAL_STREAM, "<device>:<inode>" in decimal, set by systemd, not by an operator: anything else is
+ * no journal rather than a configuration error. Exported apart: the lines about a configuration that
+ * cannot be read need it too.
+ */
+export function parseJournalStream(env: Env): JournalStream | null {
+  const value = env.JOURNAL_STREAM?.trim() ?? "";
+  return /^\d+:\d+$/.test(value) ? value : null;
 }
 
 function parseDomains(value: string): string[] {

@@ -1,9 +1,9 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "pino";
-import { FIELD_MESSAGES } from "../auth/input";
 import { describeError, isDatabaseUnavailable } from "../db/errors";
 import { type RequestLine, requestLineWriter } from "../logger";
 import type { ErrorReporter } from "../observability/error-reporting";
+import { fieldMessage } from "./body-shape";
 import { ApiError, type ErrorBody, type FieldProblem, serviceUnavailable } from "./errors";
 import { readJsonBody } from "./request-body";
 import { beginRequest, requestInfo } from "./request-context";
@@ -26,7 +26,7 @@ export function pathOf(url: string): string {
 function validationDetails(error: ValidationError): FieldProblem[] {
   const fields = new Set<string>();
   for (const issue of error.all) fields.add(issue.path?.split("/")[1] || "body");
-  return [...fields].map((field) => ({ field, message: FIELD_MESSAGES[field] ?? "is invalid" }));
+  return [...fields].map((field) => ({ field, message: fieldMessage(error.value, field) }));
 }
 
 /** What a beforeBody hook sees of a request. */

@@ -31,20 +31,35 @@ for (const [name, format] of Object.entries(fullFormats)) {
   else if (typeof format === "function") FormatRegistry.Set(name, format);
 }
 
-export function swaggerPlugin() {
+/**
+ * The origin this request reached the service at: its URL's (from the Host header), with the scheme that
+ * the trusted proxy in front reports (X-Forwarded-Proto, its last entry) when TRUST_PROXY is on.
+ */
+function reachedAt(request: Request, trustProxy: boolean): string {
+  const url = new URL(request.url);
+  const forwarded = trustProxy ? request.headers.get("x-forwarded-proto")?.split(",").pop()?.trim().toLowerCase() : undefined;
+  if (forwarded === "http" || forwarded === "https") url.protocol = `${forwarded}:`;
+  return url.origin;
+}
+
+export function swaggerPlugin(options: { trustProxy: boolean }) {
   // The generated document is cached by the plugin (a new object when routes were added), and so is ours.
   const completed = new WeakMap<object, object>();
   return (
     new Elysia({ name: "swagger" })
       // This plugin's routes only (an onRequest hook would run for every request of the service).
-      .onAfterHandle(({ path, responseValue, set }) => {
+      .onAfterHandle(({ path, request, responseValue, set }) => {
         // No other site may frame the UI (clickjacking): both the old header and the CSP directive.
         set.headers["x-frame-options"] = "DENY";
         set.headers["content-security-policy"] = "frame-ancestors 'none'";
         if (path !== SPEC_PATH || !responseValue || typeof responseValue !== "object") return;
         const document = completed.get(responseValue) ?? completeDocument(responseValue);
         completed.set(responseValue, document);
-        return document;
+        // Absolute, as tools that import the document need it (Postman's conversion made "/" a base URL
+        // of http:////api/…); the address this request reached, so it is right wherever the service runs.
+        // Not APP_URL: that is where the links in emails go, the frontend's address in most deployments.
+        const servers = [{ url: reachedAt(request, options.trustProxy), description: "The server that serves this document" }];
+        return { ...document, servers };
       })
       .get(
         `${ASSETS}/swagger-ui-bundle.js`,
@@ -87,8 +102,6 @@ export function swaggerPlugin() {
               contact: { name: "ClassmateFinder backend team", url: "https://classmatefinder.com" },
               license: { name: "Proprietary", identifier: "LicenseRef-ClassmateFinder-Proprietary" },
             },
-            // Relative: "Try it out" goes to the server that served this document, wherever it runs.
-            servers: [{ url: "/", description: "The server that serves this document" }],
             tags: [
               { name: "auth", description: "Registration, email verification, login, logout and passwords" },
               { name: "health", description: "Readiness and liveness, for load balancers and supervisors" },

@@ -34,6 +34,25 @@ export const FRONTEND_COMPILER_OPTIONS = {
   noPropertyAccessFromIndexSignature: true,
 };
 
+/**
+ * A Node back-end's tsconfig as `tsc --init` (TypeScript 7) writes it, without what only concerns emit,
+ * and with `skipLibCheck` off: `module` is what differs from one project to the next (see types.test.ts).
+ */
+export const NODE_COMPILER_OPTIONS = {
+  module: "nodenext",
+  target: "esnext",
+  types: [],
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  strict: true,
+  verbatimModuleSyntax: true,
+  isolatedModules: true,
+  noUncheckedSideEffectImports: true,
+  moduleDetection: "force",
+  skipLibCheck: false,
+  noEmit: true,
+};
+
 let built: Promise<string> | undefined;
 /** The package as `bun run pack:client` builds it (once per test process), in a scratch directory. */
 export function builtPackage(): Promise<string> {
@@ -60,12 +79,19 @@ export interface TypecheckResult {
   output: string;
 }
 
+export interface Project {
+  /** Default: FRONTEND_COMPILER_OPTIONS. */
+  compilerOptions?: Record<string, unknown>;
+  /** The project's package.json `type` (how Node and TypeScript read its .ts files); none by default. */
+  type?: "module" | "commonjs";
+}
+
 /**
  * Runs `tsc --noEmit` on a temporary frontend project (outside the repository) holding `sources` (file
  * name → text) and the existing `files` (absolute paths), with the built package installed in its
  * node_modules as `@classmatefinder/api`.
  */
-export async function typecheck(sources: Record<string, string>, files: string[] = []): Promise<TypecheckResult> {
+export async function typecheck(sources: Record<string, string>, files: string[] = [], project: Project = {}): Promise<TypecheckResult> {
   const pkg = await builtPackage();
   const dir = await mkdtemp(join(tmpdir(), "cmf-client-types-"));
   try {
@@ -74,8 +100,9 @@ export async function typecheck(sources: Record<string, string>, files: string[]
       await mkdir(dirname(join(dir, name)), { recursive: true });
       await writeFile(join(dir, name), text);
     }
-    const tsconfig = { compilerOptions: FRONTEND_COMPILER_OPTIONS, files: [...Object.keys(sources), ...files] };
+    const tsconfig = { compilerOptions: project.compilerOptions ?? FRONTEND_COMPILER_OPTIONS, files: [...Object.keys(sources), ...files] };
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
+    if (project.type) await writeFile(join(dir, "package.json"), JSON.stringify({ private: true, type: project.type }));
     return await runTsc(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { builtPackage, REPO, runTsc, typecheck } from "./typecheck";
+import { builtPackage, NODE_COMPILER_OPTIONS, type Project, REPO, runTsc, typecheck } from "./typecheck";
 
 /**
  * Mistakes a frontend could make. Each line marked `// error TSxxxx` must fail to compile with that code,
@@ -64,6 +64,39 @@ describe("the typed client's types", () => {
       expect(messages).toContain('"WRONG_PASSWORD"');
       expect(messages).toContain('"EMAIL_NOT_VERIFIED"');
       expect(messages).toContain("passwordHash");
+    },
+    TSC_TIMEOUT_MS,
+  );
+
+  // Issue 29: under NodeNext the declarations' `./types` import did not resolve (TS2834 with skipLibCheck
+  // off; with it on, every call was `any` and every mistake above compiled).
+  const MODULES: [string, Project][] = [
+    ["module NodeNext, an ES module project (tsc --init)", { compilerOptions: NODE_COMPILER_OPTIONS, type: "module" }],
+    ["module Node16, an ES module project", { compilerOptions: { ...NODE_COMPILER_OPTIONS, module: "node16" }, type: "module" }],
+    [
+      "module Preserve, moduleResolution Bundler",
+      { compilerOptions: { ...NODE_COMPILER_OPTIONS, module: "preserve", moduleResolution: "bundler" } },
+    ],
+    [
+      "module ESNext, moduleResolution Bundler",
+      { compilerOptions: { ...NODE_COMPILER_OPTIONS, module: "esnext", moduleResolution: "bundler" } },
+    ],
+    // Node 20.19 and 22.12 require() an ES module; NodeNext knows (Node16 does not: TS1479, use import()).
+    [
+      "module NodeNext, a CommonJS project",
+      { compilerOptions: { ...NODE_COMPILER_OPTIONS, verbatimModuleSyntax: false, isolatedModules: false }, type: "commonjs" },
+    ],
+  ];
+  test.each(MODULES)(
+    "%s, skipLibCheck off: correct usage compiles and each mistake fails where expected",
+    async (_name, project) => {
+      const usage = await Bun.file(join(REPO, "test/client/typed-usage.ts")).text();
+      const result = await typecheck({ "fixture.ts": MISTAKES, "typed-usage.ts": usage }, [], project);
+      const found = result.diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`);
+      expect({ found: found.sort(), output: result.diagnostics.length === 0 ? result.output : "" }).toEqual({
+        found: expectedErrors(MISTAKES).sort(),
+        output: "",
+      });
     },
     TSC_TIMEOUT_MS,
   );

@@ -9,6 +9,8 @@ const ROOT = resolve(import.meta.dir, "../..");
 const app = await createTestApp();
 const doc = (await app.call("GET", "/swagger/json")).json;
 const flat = inlined(doc);
+// As a deployment serves it (its servers entry names the host: the linters refuse localhost there).
+const deployed = await (await app.app.handle(new Request("https://api.classmatefinder.com/swagger/json"))).json();
 
 const ENDPOINTS: [string, string, number, number[]][] = [
   ["get", "/health", 200, [500, 503]],
@@ -29,13 +31,13 @@ const ENDPOINTS: [string, string, number, number[]][] = [
 ];
 const operations = ENDPOINTS.map(([method, path]) => ({ method, path, operation: doc.paths[path][method] }));
 
-/** Runs a linter's command line under Bun (offline: both are dev dependencies) on the served document. */
+/** Runs a linter's command line under Bun (offline: both are dev dependencies) on the document a deployment serves. */
 async function lint(cli: string, args: string[]): Promise<{ exitCode: number; stdout: string }> {
   // At a fixed path: Redocly's ignore file (.redocly.lint-ignore.yaml) names the file it applies to.
   mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
   // Written aside and renamed: a run on the other database at the same moment never reads half a file.
   const aside = join(ROOT, `test-artifacts/openapi.json.${process.pid}`);
-  await Bun.write(aside, JSON.stringify(doc, null, 2));
+  await Bun.write(aside, JSON.stringify(deployed, null, 2));
   renameSync(aside, join(ROOT, "test-artifacts/openapi.json"));
   const child = Bun.spawn([process.execPath, "--bun", join(ROOT, "node_modules/.bin", cli), ...args, "test-artifacts/openapi.json"], {
     cwd: ROOT,
@@ -71,12 +73,25 @@ describe("the document's content", () => {
   test("OpenAPI 3.1 with every endpoint of the contract, servers, license, contact and described tags", () => {
     expect(doc.openapi).toStartWith("3.1");
     expect(doc.info).toMatchObject({ version: "0.1.0", license: { name: expect.any(String) }, contact: { name: expect.any(String) } });
-    expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+    expect(doc.servers).toEqual([{ url: "http://localhost", description: expect.any(String) }]);
     const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((method) => `${method} ${path}`));
     expect(listed.sort()).toEqual(ENDPOINTS.map(([method, path]) => `${method} ${path}`).sort());
     const tags = doc.tags.map((tag: any) => tag.name);
     for (const { operation } of operations) expect(tags).toEqual(expect.arrayContaining(operation.tags));
     for (const tag of doc.tags) expect(tag.description).toBeTruthy();
+  });
+
+  // Issue 29: a relative "/" made Postman's import send to "http:////api/auth/…"; tools need an absolute URL.
+  test.each([
+    ["http://api.example.test/swagger/json", {}, "false", "http://api.example.test"],
+    ["http://api.example.test:8080/swagger/json", {}, "false", "http://api.example.test:8080"],
+    ["http://api.example.test/swagger/json", { "x-forwarded-proto": "https" }, "true", "https://api.example.test"],
+    ["http://api.example.test/swagger/json", { "x-forwarded-proto": "https" }, "false", "http://api.example.test"],
+    ["http://api.example.test/swagger/json", { "x-forwarded-proto": "gopher" }, "true", "http://api.example.test"],
+  ] as const)("servers: %s with %j, TRUST_PROXY=%s: %s, the address the request reached", async (url, headers, trustProxy, server) => {
+    const served = await createTestApp({ env: { TRUST_PROXY: trustProxy } });
+    const res = await served.app.handle(new Request(url, { headers }));
+    expect(((await res.json()) as { servers: unknown }).servers).toEqual([{ url: server, description: expect.any(String) }]);
   });
 
   test.each(ENDPOINTS)(

@@ -79,11 +79,16 @@ async function emitDeclarations(): Promise<{ index: string; types: string; serve
   }
 }
 
-/** Every import of a declaration file stays inside the package. */
+/**
+ * Every import of a declaration file stays inside the package, and names its file with `.js`: without
+ * the extension, `module` NodeNext and Node16 resolve nothing (TS2834) and every call is `any`.
+ */
 function assertSelfContained(files: Record<string, string>) {
   for (const [name, text] of Object.entries(files)) {
     for (const [, specifier] of text.matchAll(/(?:from|import\()\s*["']([^"']+)["']/g)) {
       if (!specifier?.startsWith("./")) throw new Error(`${name} imports ${specifier}: the declarations must need nothing else`);
+      if (!specifier.endsWith(".js"))
+        throw new Error(`${name} imports ${specifier}: write "${specifier}.js" in the source (Node's ES modules)`);
     }
   }
 }
@@ -110,7 +115,8 @@ export async function buildClient(dist = DIST): Promise<string> {
 /** `npm pack` of the built package: the path of the tarball. */
 export async function packClient(destination = join(REPO, "dist")): Promise<string> {
   await mkdir(destination, { recursive: true });
-  const output = await run(["npm", "pack", "--json", "--pack-destination", destination], PACKAGE);
+  // Built just before: without --ignore-scripts, the package's prepack would build it again.
+  const output = await run(["npm", "pack", "--json", "--ignore-scripts", "--pack-destination", destination], PACKAGE);
   const [{ filename }] = JSON.parse(output) as [{ filename: string }];
   return join(destination, filename);
 }

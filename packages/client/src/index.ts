@@ -14,7 +14,7 @@
  * No dependencies: a `fetch` and a `Proxy` that turns property paths into URLs. Everything the client
  * knows about the server is types (./types.ts, ./server-types.ts).
  */
-import type { Client, RequestOptions } from "./types";
+import type { Client, RequestOptions } from "./types.js";
 
 export type {
   ApiRoutes,
@@ -34,7 +34,7 @@ export type {
   Session,
   Success,
   UnexpectedResponse,
-} from "./types";
+} from "./types.js";
 
 export interface ClientOptions {
   /**

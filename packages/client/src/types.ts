@@ -3,7 +3,7 @@
  * Written for the strictest frontend settings (exactOptionalPropertyTypes, erasableSyntaxOnly,
  * verbatimModuleSyntax): types only, nothing here exists at run time.
  */
-import type { ApiRoutes, ErrorCode } from "./server-types";
+import type { ApiRoutes, ErrorCode } from "./server-types.js";
 
 export type { ApiRoutes, ErrorCode };
 
