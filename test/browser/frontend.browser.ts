@@ -5,37 +5,18 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { ROOT, type Service, startService } from "./support";
 
 setDefaultTimeout(30_000);
 
-const ROOT = resolve(import.meta.dir, "../..");
 const BINARY = join(ROOT, "dist/classmatefinder-backend");
 const FIXTURE_DIST = join(ROOT, "test/frontend-fixture/dist");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port!;
-  probe.stop(true);
-  return port;
-}
-
-let serviceOutput = "";
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}\n--- service output ---\n${serviceOutput}`);
-}
-
-const apiPort = freePort();
-const apiOrigin = `http://127.0.0.1:${apiPort}`;
-let service: ReturnType<typeof Bun.spawn> | undefined;
+let service: Service | undefined;
+let apiOrigin = "";
 
 /** The page's server, as a deployment would have it: the built files, and the API's URL filled into index.html. */
 const site = Bun.serve({
@@ -54,49 +35,8 @@ const site = Bun.serve({
 });
 const siteOrigin = `http://127.0.0.1:${site.port}`;
 
-async function startService(): Promise<void> {
-  service = Bun.spawn({
-    cmd: [BINARY, "serve"],
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: tmpdir(),
-      NODE_ENV: "development",
-      DATABASE_URL: "file::memory:",
-      PORT: String(apiPort),
-      HOST: "127.0.0.1",
-      MAIL_TRANSPORT: "log",
-      // The page is served from another origin, as in production: real CORS, real preflights.
-      CORS_ORIGIN: siteOrigin,
-      APP_URL: siteOrigin,
-      UNIVERSITY_DOMAINS: ".edu",
-    },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  for (const stream of [service.stdout, service.stderr] as ReadableStream<Uint8Array>[]) {
-    (async () => {
-      const decoder = new TextDecoder();
-      for await (const chunk of stream) serviceOutput += decoder.decode(chunk, { stream: true });
-    })();
-  }
-  await waitFor("/health/live", async () => {
-    if (service?.exitCode !== null) throw new Error(`service exited with ${service?.exitCode}\n${serviceOutput}`);
-    return (
-      (await fetch(`${apiOrigin}/health/live`).then(
-        (r) => r.ok,
-        () => false,
-      )) || undefined
-    );
-  });
-}
-
 async function stopService(): Promise<void> {
-  if (!service || service.exitCode !== null) return;
-  service.kill("SIGTERM");
-  const stopped = await Promise.race([service.exited, Bun.sleep(5_000).then(() => false)]);
-  if (stopped === false) service.kill("SIGKILL");
-  await service.exited;
-  console.log(`service stopped: exit ${service.exitCode}, signal ${service.signalCode}`);
+  await service?.stop();
 }
 
 let profileDir = "";
@@ -108,7 +48,9 @@ const consoleErrors: string[] = [];
 beforeAll(async () => {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`bun run build\` first`);
   if (!existsSync(join(FIXTURE_DIST, "index.html"))) throw new Error(`${FIXTURE_DIST} is missing: build the fixture first (.ci/run)`);
-  await startService();
+  // The page is served from another origin, as in production: real CORS, real preflights.
+  service = await startService(() => ({ CORS_ORIGIN: siteOrigin, APP_URL: siteOrigin, UNIVERSITY_DOMAINS: ".edu" }));
+  apiOrigin = service.origin;
   profileDir = mkdtempSync(join(tmpdir(), "cmf-chromium-"));
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -146,11 +88,7 @@ describe("the fixture frontend in Chromium, against the binary", () => {
   });
 
   test("verify: the emailed link opens the page, which sends the token only with the typed password", async () => {
-    const link = await waitFor("the verification email in the service's log", () => {
-      const lines = serviceOutput.split("\n").slice(0, -1);
-      const mails = lines.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line).email);
-      return mails.find((mail) => mail?.to === email && mail.kind === "verify_email")?.link as string | undefined;
-    });
+    const link = await (service as Service).emailLink(email);
     expect(link.startsWith(`${siteOrigin}/verify-email?token=`)).toBe(true);
     await page.goto(link);
     await page.getByRole("button", { name: "Confirm my email" }).waitFor();
