@@ -1,13 +1,13 @@
 import pino, { type DestinationStream, type Logger } from "pino";
 import type { Config } from "./config/config";
-import { VERSION } from "./version";
+import { REVISION, VERSION } from "./version";
 
 /** JSON lines on stdout (journald collects them). Credentials are redacted wherever they might appear. */
 export function createLogger(config: Pick<Config, "logLevel">, destination?: DestinationStream): Logger {
   return pino(
     {
       level: config.logLevel,
-      base: { service: "classmatefinder-backend", version: VERSION },
+      base: { service: "classmatefinder-backend", version: VERSION, revision: REVISION },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: serializeError },

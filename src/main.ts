@@ -8,13 +8,13 @@ import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./confi
 import { refuseStrayDevelopmentDatabase } from "./config/development-database";
 import { describeError } from "./db/errors";
 import { handleProcessErrors } from "./observability/process-errors";
-import { PROGRAM, VERSION } from "./version";
+import { PROGRAM, REVISION, VERSION } from "./version";
 
 /** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
 async function main(args: string[]): Promise<number> {
   const command = args.join(" ") || "serve";
   if (command === "--version" || command === "-v") {
-    process.stdout.write(`${PROGRAM} ${VERSION}\n`);
+    process.stdout.write(`${PROGRAM} ${VERSION} (revision ${REVISION})\n`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { PROGRAM, VERSION } from "../version";
+import { PROGRAM, REVISION, VERSION } from "../version";
 
 /**
  * A line that ends the process: plain on stderr for the person at the terminal (and `systemctl status`),
@@ -11,6 +11,14 @@ export function fatal(message: string, fields: Record<string, unknown> = {}, log
     logger.fatal(fields, message);
     return;
   }
-  const line = { level: "fatal", time: new Date().toISOString(), service: PROGRAM, version: VERSION, ...fields, msg: message };
+  const line = {
+    level: "fatal",
+    time: new Date().toISOString(),
+    service: PROGRAM,
+    version: VERSION,
+    revision: REVISION,
+    ...fields,
+    msg: message,
+  };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }

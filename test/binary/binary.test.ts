@@ -70,8 +70,9 @@ async function freePort(): Promise<number> {
 }
 
 describe(`compiled binary (${TEST_DIALECT})`, () => {
-  test("--version and --help", () => {
-    expect(run(["--version"], {}).stdout).toBe("classmatefinder-backend 0.1.0\n");
+  test("--version names the release and the commit it was built from; --help", () => {
+    const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"]).stdout.toString().trim();
+    expect(run(["--version"], {}).stdout).toMatch(new RegExp(`^classmatefinder-backend 0\\.1\\.0 \\(revision ${head}(-dirty)?\\)\n$`));
     const help = run(["--help"], {});
     expect(help.code).toBe(0);
     for (const command of ["serve", "migrate", "migrate status", "check"]) expect(help.stdout).toContain(command);
