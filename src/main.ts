@@ -2,6 +2,7 @@
 import { backupCommand } from "./cli/backup";
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
 import { fatal } from "./cli/fatal";
+import { rollbackNotesCommand, unitCommand } from "./cli/release";
 import { smokeCommand } from "./cli/smoke";
 import { waitReadyCommand } from "./cli/wait-ready";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig } from "./config/config";
@@ -22,6 +23,8 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "smoke") return smokeCommand(args[1]);
+  if (args[0] === "unit") return unitCommand(args.slice(1));
+  if (command === "rollback-notes") return rollbackNotesCommand();
   if (args[0] === "rollout-check") return (await import("./cli/rollout-check")).rolloutCheckCommand(args.slice(1));
   const commands: Record<string, (config: Config) => Promise<number>> = {
     serve: serveCommand,

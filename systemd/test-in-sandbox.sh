@@ -75,6 +75,8 @@ while IFS= read -r l; do
 done
 EOF
 check "install.sh installs (binary, unit, user, env file)" inside /root/cmf/systemd/install.sh install /root/cmf/classmatefinder-backend
+check "the units installed are the ones the binary prints (unit, unit --template)" sh_in \
+  "/root/cmf/classmatefinder-backend unit | cmp -s - /etc/systemd/system/$U.service && /root/cmf/classmatefinder-backend unit --template | cmp -s - '/etc/systemd/system/$U@.service'"
 check "env file is 0640 root:classmatefinder" sh_in "[ \"\$(stat -c %a:%U:%G $ENVF)\" = 640:root:classmatefinder ]"
 check "install.sh generated a JWT_SECRET (>= 64 chars, not the placeholder)" \
   sh_in "grep -qE '^JWT_SECRET=[0-9a-f]{64,}\$' $ENVF"
@@ -167,6 +169,7 @@ inside sh -c 'cat > /etc/ssl/certs/classmatefinder.crt' < "$CERT/crt"
 inside sh -c 'umask 077; mkdir -p /etc/ssl/private; cat > /etc/ssl/private/classmatefinder.key' < "$CERT/key"
 rm -rf "$CERT"
 inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder.conf' < "$REPO/deploy/nginx/classmatefinder.conf"
+inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder-upstream.conf' < "$REPO/deploy/nginx/classmatefinder-upstream.conf"
 sh_in "for p in 5001 5002; do f=/etc/classmatefinder/backend@\$p.env; printf 'PORT=%s\n' \$p > \$f; chown root:classmatefinder \$f; chmod 0640 \$f; done
        sed -i 's/^HOST=.*/HOST=127.0.0.1/; s/^TRUST_PROXY=.*/TRUST_PROXY=true/' $ENVF; rm -f /etc/nginx/sites-enabled/default"
 check "two template instances start (classmatefinder-backend@5001, @5002)" inside systemctl start $U@5001 $U@5002
@@ -218,7 +221,7 @@ sh_in "systemctl stop $U@5001 $U@5002"
 
 sum=$(inside sha256sum $ENVF)
 check "install.sh uninstall" inside /root/cmf/systemd/install.sh uninstall
-check "uninstall removed binary and units" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /etc/systemd/system/$U.service ] && [ ! -e '/etc/systemd/system/$U@.service' ]"
+check "uninstall removed binaries and units, the previous release's too" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /usr/local/bin/$U.previous ] && [ ! -e /usr/local/lib/$U ] && [ ! -e /etc/systemd/system/$U.service ] && [ ! -e '/etc/systemd/system/$U@.service' ]"
 check "uninstall kept the env file and the SQLite data" sh_in "[ \"\$(sha256sum $ENVF)\" = '$sum' ] && [ -s $DB ]"
 
 if [ $fail -gt 0 ]; then
