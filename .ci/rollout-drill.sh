@@ -176,6 +176,12 @@ stage canary-10; sleep "$STAGE_SECONDS"; gate canary-10 "classmatefinder-backend
 stage switch-50
 step "canary at 50 %" canary-50
 stage canary-50; sleep "$STAGE_SECONDS"; gate canary-50 "classmatefinder-backend-canary@*" "$BOTH"
+# A config change during the canary (README: install.sh restart): every instance, the canary's too.
+stage restart-50
+inside bash -c 'cd /root/new && p=$(systemctl show -p MainPID --value classmatefinder-backend-canary@5002) && systemd/install.sh restart &&
+  [ "$(systemctl show -p MainPID --value classmatefinder-backend-canary@5002)" != "$p" ]' >>"$LOG" 2>&1 \
+  && ok "install.sh restart during the canary restarts the installed release's instance and the canary" \
+  || notok "install.sh restart during the canary restarts the installed release's instance and the canary"
 stage switch-100
 step "canary at 100 %" canary-100
 stage canary-100; sleep "$STAGE_SECONDS"; gate canary-100 "classmatefinder-backend-canary@*" "$BOTH"

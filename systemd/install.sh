@@ -17,7 +17,7 @@
 #                                                   units, checked first) back in, rolling restart. Prints
 #                                                   what the rollback loses
 #   install.sh status                               releases installed, instances, the canary's share
-#   install.sh restart                              check with the installed binary, then the rolling
+#   install.sh restart                              check with the installed binary (and the canary), then the rolling
 #                                                   restart (after editing an env file)
 #   install.sh restore FILE                         SQLite: stop, put the backup FILE in place, start again
 #   install.sh uninstall                            stop, disable, remove binaries + units (keeps config, data)
@@ -80,11 +80,12 @@ binary_path() {
 # units_of BINARY DIR: the binary's own units into DIR. A binary that cannot print them (releases
 # before `unit`) gets the units of this systemd/ folder, only when it has every command they run.
 units_of() {
-  local bin=$1 dir=$2 unit cmd
+  local bin=$1 dir=$2 unit cmd help
   if "$bin" unit > "$dir/$NAME.service" 2>/dev/null && "$bin" unit --template > "$dir/$NAME@.service" 2>/dev/null; then return 0; fi
+  help=$("$bin" --help 2>/dev/null || true)
   for unit in "${UNITS[@]}"; do
     for cmd in $(sed -n "s|^Exec[A-Za-z]*=[-+!@:]*$BIN \([a-z-]*\).*|\1|p" "$HERE/$unit" | sort -u); do
-      "$bin" --help 2>/dev/null | grep -q "^  $cmd\b" \
+      grep -q "^  $cmd\b" <<<"$help" \
         || die "$bin has no \`$cmd\` command, which $HERE/$unit runs: install it with the systemd/ folder of its own release"
     done
     cp "$HERE/$unit" "$dir/$unit"
@@ -238,7 +239,13 @@ cmd_restart() {
   have_systemd || die "systemd is not running"
   [ -x "$BIN" ] || die "$BIN is not installed"
   check_all "$BIN" 0
+  # A canary reads the same env files: checked with its own binary, restarted last.
+  local canary=""
+  if canary=$(canary_unit); then
+    run_as "$BIN.canary" "$canary" check >/dev/null 2>&1 || die "check failed for $canary with $BIN.canary: left the running service alone"
+  fi
   rolling_restart
+  if [ -n "$canary" ]; then sleep "$ROLL_PAUSE"; say "systemctl restart $canary"; systemctl restart "$canary" || die "$canary did not start again"; fi
 }
 
 # The previous release back in (binary and units, checked first); the current one becomes the previous.

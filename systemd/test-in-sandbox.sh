@@ -155,6 +155,14 @@ check "install.sh upgrade with a good env file restarts it" sh_in \
   "/root/cmf/systemd/install.sh upgrade /root/cmf/classmatefinder-backend && [ \"\$(systemctl show -p MainPID --value $U)\" != $pid ]"
 check "bare file name works: cd /root/cmf && systemd/install.sh install classmatefinder-backend" sh_in \
   "cd /root/cmf && systemd/install.sh install classmatefinder-backend"
+# A release before `unit` (cannot print its units) that lacks a command this folder's units run (the
+# drill of issue 27: `wait-ready`, exit 64, restart loop): refused, the installed release untouched.
+inside sh -c 'cat > /root/cmf/old-release; chmod +x /root/cmf/old-release' <<'OLD'
+#!/bin/sh
+case $1 in --version) echo "classmatefinder-backend 0.0.9" ;; --help) printf '  serve\n  migrate\n  check\n' ;; *) exit 64 ;; esac
+OLD
+check "install.sh refuses a binary without a command its units would run, and changes nothing" sh_in \
+  "s=\$(sha256sum /usr/local/bin/$U /etc/systemd/system/$U.service); ! /root/cmf/systemd/install.sh install /root/cmf/old-release 2>/tmp/refused && grep -q 'no \`wait-ready\` command' /tmp/refused && [ \"\$(sha256sum /usr/local/bin/$U /etc/systemd/system/$U.service)\" = \"\$s\" ]"
 check "installing the same binary twice keeps rollback possible" sh_in \
   "cp /usr/local/bin/$U /usr/local/bin/$U.previous && cd /root/cmf && systemd/install.sh install classmatefinder-backend && [ -f /usr/local/bin/$U.previous ] && systemd/install.sh rollback"
 check "the committed template unit is make-template.sh's output" sh_in \
