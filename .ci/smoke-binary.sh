@@ -13,7 +13,7 @@ run() { env -i PATH=/usr/bin:/bin HOME="$dir" "$@"; }
 # In the background the function runs in a subshell; exec makes $! the service itself.
 run_bg() { exec env -i PATH=/usr/bin:/bin HOME="$dir" "$@"; }
 
-check "--version prints the version" '[ "$(run ./classmatefinder-backend --version)" = "classmatefinder-backend 0.1.0" ]'
+check "--version prints the version and the commit it was built from" 'run ./classmatefinder-backend --version | grep -Eq "^classmatefinder-backend 0\.1\.0 \(revision [0-9a-f]{12}(-dirty)?\)$"'
 check "migrate creates the SQLite database" 'run DATABASE_URL=file:./db/app.db ./classmatefinder-backend migrate && [ -s db/app.db ]'
 check "a second migrate is a no-op" 'run DATABASE_URL=file:./db/app.db ./classmatefinder-backend migrate | grep -q "up to date"'
 check "bad configuration exits 78 naming the variable" 'run_bg NODE_ENV=production DATABASE_URL=file:./db/app.db JWT_SECRET=short ./classmatefinder-backend check 2>&1 | grep -q JWT_SECRET; [ "${PIPESTATUS[0]}" = 78 ]'

@@ -27,7 +27,7 @@ import { createMetrics } from "./observability/metrics";
 import { metricsRoutes } from "./observability/routes";
 import { linkPages } from "./pages/link-pages";
 import { RateLimiter } from "./ratelimit/limiter";
-import { VERSION } from "./version";
+import { REVISION, VERSION } from "./version";
 
 export interface AppDeps {
   config: Config;
@@ -42,8 +42,9 @@ export interface AppDeps {
   outboxPollIntervalMs?: number;
   /** The driver hooks' metrics, when `database` was opened with their observer (see serve). */
   databaseMetrics?: DatabaseMetrics;
-  /** Default: this build's version. Tests run two "releases" side by side. */
+  /** Default: this build's version and commit. Tests run two "releases" side by side. */
   version?: string;
+  revision?: string;
 }
 
 /** Builds the service from its dependencies; tests pass their own database, clock, mailer and logger. */
@@ -56,7 +57,7 @@ export function createApp(deps: AppDeps) {
   const metrics = createMetrics({
     pendingEmails: () => outbox.pendingCount(),
     passwordHashLoad: () => ({ ...hashGate.load, ...hashGate.status }),
-    version: deps.version ?? VERSION,
+    release: { version: deps.version ?? VERSION, revision: deps.revision ?? REVISION },
     clock,
     database,
     logger,

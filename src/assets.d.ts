@@ -7,3 +7,8 @@ declare module "swagger-ui-dist/swagger-ui.css" {
   const path: string;
   export default path;
 }
+// systemd units imported `with { type: "text" }`: their text, embedded in the binary.
+declare module "*.service" {
+  const text: string;
+  export default text;
+}

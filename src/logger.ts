@@ -1,7 +1,7 @@
 import { fstatSync } from "node:fs";
 import pino, { type DestinationStream, type Level, type Logger } from "pino";
 import type { Config, JournalStream } from "./config/config";
-import { VERSION } from "./version";
+import { REVISION, VERSION } from "./version";
 
 /**
  * JSON lines on stdout (journald collects them). Credentials are redacted wherever they might appear.
@@ -14,7 +14,7 @@ export function createLogger(
   return pino(
     {
       level: config.logLevel,
-      base: { service: "classmatefinder-backend", version: VERSION },
+      base: { service: "classmatefinder-backend", version: VERSION, revision: REVISION },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: serializeError },

@@ -2,6 +2,7 @@
 import { backupCommand } from "./cli/backup";
 import { checkCommand, migrateCommand, migrateStatusCommand, serveCommand, USAGE } from "./cli/commands";
 import { fatal } from "./cli/fatal";
+import { rollbackNotesCommand, unitCommand } from "./cli/release";
 import { smokeCommand } from "./cli/smoke";
 import { waitReadyCommand } from "./cli/wait-ready";
 import { CONFIG_EXIT_CODE, type Config, ConfigError, parseConfig, parseJournalStream } from "./config/config";
@@ -9,13 +10,13 @@ import { refuseStrayDevelopmentDatabase } from "./config/development-database";
 import { describeError } from "./db/errors";
 import { createLogger } from "./logger";
 import { handleProcessErrors } from "./observability/process-errors";
-import { PROGRAM, VERSION } from "./version";
+import { PROGRAM, REVISION, VERSION } from "./version";
 
 /** The single entry point, from the checkout (`bun src/main.ts …`) and as the compiled binary. */
 async function main(args: string[]): Promise<number> {
   const command = args.join(" ") || "serve";
   if (command === "--version" || command === "-v") {
-    process.stdout.write(`${PROGRAM} ${VERSION}\n`);
+    process.stdout.write(`${PROGRAM} ${VERSION} (revision ${REVISION})\n`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
@@ -23,6 +24,8 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "smoke") return smokeCommand(args[1]);
+  if (args[0] === "unit") return unitCommand(args.slice(1));
+  if (command === "rollback-notes") return rollbackNotesCommand();
   if (args[0] === "rollout-check") return (await import("./cli/rollout-check")).rolloutCheckCommand(args.slice(1));
   const commands: Record<string, (config: Config) => Promise<number>> = {
     serve: serveCommand,

@@ -75,6 +75,8 @@ while IFS= read -r l; do
 done
 EOF
 check "install.sh installs (binary, unit, user, env file)" inside /root/cmf/systemd/install.sh install /root/cmf/classmatefinder-backend
+check "the units installed are the ones the binary prints (unit, unit --template)" sh_in \
+  "/root/cmf/classmatefinder-backend unit | cmp -s - /etc/systemd/system/$U.service && /root/cmf/classmatefinder-backend unit --template | cmp -s - '/etc/systemd/system/$U@.service'"
 check "env file is 0640 root:classmatefinder" sh_in "[ \"\$(stat -c %a:%U:%G $ENVF)\" = 640:root:classmatefinder ]"
 check "install.sh generated a JWT_SECRET (>= 64 chars, not the placeholder)" \
   sh_in "grep -qE '^JWT_SECRET=[0-9a-f]{64,}\$' $ENVF"
@@ -159,6 +161,14 @@ check "install.sh upgrade with a good env file restarts it" sh_in \
   "/root/cmf/systemd/install.sh upgrade /root/cmf/classmatefinder-backend && [ \"\$(systemctl show -p MainPID --value $U)\" != $pid ]"
 check "bare file name works: cd /root/cmf && systemd/install.sh install classmatefinder-backend" sh_in \
   "cd /root/cmf && systemd/install.sh install classmatefinder-backend"
+# A release before `unit` (cannot print its units) that lacks a command this folder's units run (the
+# drill of issue 27: `wait-ready`, exit 64, restart loop): refused, the installed release untouched.
+inside sh -c 'cat > /root/cmf/old-release; chmod +x /root/cmf/old-release' <<'OLD'
+#!/bin/sh
+case $1 in --version) echo "classmatefinder-backend 0.0.9" ;; --help) printf '  serve\n  migrate\n  check\n' ;; *) exit 64 ;; esac
+OLD
+check "install.sh refuses a binary without a command its units would run, and changes nothing" sh_in \
+  "s=\$(sha256sum /usr/local/bin/$U /etc/systemd/system/$U.service); ! /root/cmf/systemd/install.sh install /root/cmf/old-release 2>/tmp/refused && grep -q 'no \`wait-ready\` command' /tmp/refused && [ \"\$(sha256sum /usr/local/bin/$U /etc/systemd/system/$U.service)\" = \"\$s\" ]"
 check "installing the same binary twice keeps rollback possible" sh_in \
   "cp /usr/local/bin/$U /usr/local/bin/$U.previous && cd /root/cmf && systemd/install.sh install classmatefinder-backend && [ -f /usr/local/bin/$U.previous ] && systemd/install.sh rollback"
 check "the committed template unit is make-template.sh's output" sh_in \
@@ -173,6 +183,7 @@ inside sh -c 'cat > /etc/ssl/certs/classmatefinder.crt' < "$CERT/crt"
 inside sh -c 'umask 077; mkdir -p /etc/ssl/private; cat > /etc/ssl/private/classmatefinder.key' < "$CERT/key"
 rm -rf "$CERT"
 inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder.conf' < "$REPO/deploy/nginx/classmatefinder.conf"
+inside sh -c 'cat > /etc/nginx/conf.d/classmatefinder-upstream.conf' < "$REPO/deploy/nginx/classmatefinder-upstream.conf"
 sh_in "for p in 5001 5002; do f=/etc/classmatefinder/backend@\$p.env; printf 'PORT=%s\n' \$p > \$f; chown root:classmatefinder \$f; chmod 0640 \$f; done
        sed -i 's/^HOST=.*/HOST=127.0.0.1/; s/^TRUST_PROXY=.*/TRUST_PROXY=true/' $ENVF; rm -f /etc/nginx/sites-enabled/default"
 check "two template instances start (classmatefinder-backend@5001, @5002)" inside systemctl start $U@5001 $U@5002
@@ -224,7 +235,7 @@ sh_in "systemctl stop $U@5001 $U@5002"
 
 sum=$(inside sha256sum $ENVF)
 check "install.sh uninstall" inside /root/cmf/systemd/install.sh uninstall
-check "uninstall removed binary and units" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /etc/systemd/system/$U.service ] && [ ! -e '/etc/systemd/system/$U@.service' ]"
+check "uninstall removed binaries and units, the previous release's too" sh_in "[ ! -e /usr/local/bin/$U ] && [ ! -e /usr/local/bin/$U.previous ] && [ ! -e /usr/local/lib/$U ] && [ ! -e /etc/systemd/system/$U.service ] && [ ! -e '/etc/systemd/system/$U@.service' ]"
 check "uninstall kept the env file and the SQLite data" sh_in "[ \"\$(sha256sum $ENVF)\" = '$sum' ] && [ -s $DB ]"
 
 if [ $fail -gt 0 ]; then

@@ -1,7 +1,9 @@
 import { Database as SqliteClient } from "bun:sqlite";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import postgres from "postgres";
 import type { Config } from "../config/config";
+import { describeError } from "../db/errors";
 import { openSqliteReadOnly } from "../db/inspect";
 import { PROGRAM } from "../version";
 
@@ -45,12 +47,43 @@ export async function backupCommand(config: Config, target: string | undefined):
   }
 }
 
+/**
+ * The URL pg_dump must dial: PostgreSQL itself. Through a pooler in transaction mode, pg_dump's session
+ * settings made outside its transaction (search_path = '' first) would stay on pooled server
+ * connections, and the service's next queries there would no longer find its tables. The server says
+ * where it answered (inet_server_addr/port); when that is not where the URL dials, a pooler is between.
+ */
+async function serverUrl(url: string): Promise<{ url: string; note?: string }> {
+  const parsed = new URL(url);
+  const client = postgres(url, { max: 1, prepare: false, fetch_types: false, connect_timeout: 10, onnotice: () => {} });
+  try {
+    const [server] = await client<
+      { addr: string | null; port: number | null }[]
+    >`SELECT host(inet_server_addr()) AS addr, inet_server_port() AS port`;
+    const dialledAddress = parsed.hostname.replace(/^\[|\]$/g, "");
+    const sameAddress = !/^[\d.]+$|:/.test(dialledAddress) || dialledAddress === server?.addr;
+    if (!server?.addr || !server.port || (sameAddress && String(server.port) === (parsed.port || "5432"))) return { url };
+    parsed.hostname = server.addr.includes(":") ? `[${server.addr}]` : server.addr;
+    parsed.port = String(server.port);
+    return { url: parsed.toString(), note: `through a pooler: pg_dump connects to PostgreSQL itself at ${server.addr}:${server.port}` };
+  } finally {
+    await client.end({ timeout: 1 });
+  }
+}
+
 /** pg_dump with the password in its environment, not on its command line (visible in `ps`). */
 async function pgDump(url: string, target: string): Promise<number> {
   if (!Bun.which("pg_dump")) {
     return fail("pg_dump is not installed (Debian: apt-get install postgresql-client); see the README's Backups section");
   }
-  const parsed = new URL(url);
+  let direct: Awaited<ReturnType<typeof serverUrl>>;
+  try {
+    direct = await serverUrl(url);
+  } catch (error) {
+    return fail(`cannot reach the database: ${describeError(error)}`);
+  }
+  if (direct.note) print(direct.note);
+  const parsed = new URL(direct.url);
   const password = decodeURIComponent(parsed.password);
   parsed.password = "";
   const dump = Bun.spawn(["pg_dump", "--format=custom", "--no-owner", "--file", target, parsed.toString()], {

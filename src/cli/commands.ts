@@ -40,9 +40,11 @@ Commands:
   wait-ready [S]    wait up to S seconds (30) until this configuration's service answers; for systemd's ExecStartPost
   smoke URL         verify a deployment over HTTP (health, version, error paths); exit 0 when all pass
 ${USERS_USAGE}
-  rollout-check --prometheus URL [--canary VERSION] [--window 30m]
+  rollout-check --prometheus URL [--canary REVISION] [--window 30m] [--job classmatefinder]
                     judge a canary by the rollout plan's criteria; exit 0 promote, 1 hold, 2 roll back
-  --version         print the version
+  unit [--template] print the systemd unit (or template unit) this binary runs under; for install.sh
+  rollback-notes    what rolling back to the release before this one loses
+  --version         print the version and the commit it was built from
   --help            print this help
 
 Configuration comes from environment variables (see README.md), e.g. DATABASE_URL, JWT_SECRET, PORT.`;

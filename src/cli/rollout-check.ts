@@ -1,16 +1,27 @@
 import { parseArgs } from "node:util";
-import { type CriterionResult, evaluateRollout, type Query, verdictOf } from "../observability/rollout-criteria";
-import { PROGRAM, VERSION } from "../version";
+import {
+  type CriterionResult,
+  evaluateRollout,
+  pickCanary,
+  type Query,
+  releaseName,
+  scrapedReleases,
+  verdictOf,
+} from "../observability/rollout-criteria";
+import { PROGRAM, REVISION, VERSION } from "../version";
 
-export const ROLLOUT_CHECK_USAGE = `Usage: ${PROGRAM} rollout-check --prometheus URL [--canary VERSION] [--window 30m]
+export const ROLLOUT_CHECK_USAGE = `Usage: ${PROGRAM} rollout-check --prometheus URL [--canary REVISION|VERSION] [--window 30m] [--job classmatefinder]
 
-Asks Prometheus for each criterion of the rollout plan, for the canary release (default: ${VERSION},
-this binary's) against every other release it scrapes, and prints one line per criterion and a verdict.
-Exit 0: promote. 1: hold (not enough data, or a success criterion unmet). 2: roll back (a trigger fired).`;
+Asks Prometheus for each criterion of the rollout plan, for the canary release (default: this binary's,
+${VERSION} (${REVISION})) against every other release of the scrape job, and prints the releases it
+compared, one line per criterion and a verdict. A release is a version and the commit it was built from:
+--canary takes a revision (7 or more hex digits) or a version that only one scraped release has.
+Exit 0: promote. 1: hold (not enough data, an instance not scraped, or a success criterion unmet).
+2: roll back (a trigger fired). 64: bad arguments.`;
 
 const QUERY_TIMEOUT_MS = 10_000;
 
-/** An instant query against Prometheus's HTTP API, summed to one number; NaN and empty results are null. */
+/** An instant query against Prometheus's HTTP API; NaN values are left out. */
 function prometheusQuery(baseUrl: string): Query {
   return async (promql) => {
     const url = new URL("api/v1/query", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`);
@@ -23,16 +34,20 @@ function prometheusQuery(baseUrl: string): Query {
     const body = (await response.json().catch(() => null)) as {
       status?: string;
       error?: string;
-      data?: { resultType: string; result: { value: [number, string] }[] | [number, string] };
+      data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] | [number, string] };
     } | null;
     if (!response.ok || body?.status !== "success" || !body.data) {
       throw new Error(`Prometheus answered ${response.status}: ${body?.error ?? "not a query result"} (query: ${promql})`);
     }
     const { resultType, result } = body.data;
-    const values =
-      resultType === "scalar" ? [(result as [number, string])[1]] : (result as { value: [number, string] }[]).map((r) => r.value[1]);
-    const numbers = values.map(Number).filter((value) => Number.isFinite(value));
-    return numbers.length === 0 ? null : numbers.reduce((sum, value) => sum + value, 0);
+    const samples =
+      resultType === "scalar"
+        ? [{ labels: {}, value: Number((result as [number, string])[1]) }]
+        : (result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+            labels: r.metric,
+            value: Number(r.value[1]),
+          }));
+    return samples.filter((sample) => Number.isFinite(sample.value));
   };
 }
 
@@ -45,11 +60,17 @@ function line(result: CriterionResult): string {
 
 /** `rollout-check`: a pipeline gates each rollout step on its exit code. */
 export async function rolloutCheckCommand(args: string[]): Promise<number> {
-  let options: { prometheus?: string; canary?: string; window?: string; help?: boolean };
+  let options: { prometheus?: string; canary?: string; window?: string; job?: string; help?: boolean };
   try {
     ({ values: options } = parseArgs({
       args,
-      options: { prometheus: { type: "string" }, canary: { type: "string" }, window: { type: "string" }, help: { type: "boolean" } },
+      options: {
+        prometheus: { type: "string" },
+        canary: { type: "string" },
+        window: { type: "string" },
+        job: { type: "string" },
+        help: { type: "boolean" },
+      },
     }));
   } catch (error) {
     process.stderr.write(`${PROGRAM} rollout-check: ${(error as Error).message}\n\n${ROLLOUT_CHECK_USAGE}\n`);
@@ -60,29 +81,42 @@ export async function rolloutCheckCommand(args: string[]): Promise<number> {
     return 0;
   }
   const window = options.window ?? "30m";
+  const job = options.job ?? "classmatefinder";
   const problem = !options.prometheus
     ? "--prometheus URL is required"
     : !/^https?:\/\//.test(options.prometheus)
       ? `--prometheus must be an http(s) URL (got "${options.prometheus}")`
       : !/^[1-9]\d*[smhdw]$/.test(window)
         ? `--window must be a duration such as 30m, 2h or 90s (got "${window}")`
-        : null;
+        : !/^[A-Za-z0-9_.:-]+$/.test(job)
+          ? `--job must be a scrape job name (got "${job}")`
+          : null;
   if (problem || !options.prometheus) {
     process.stderr.write(`${PROGRAM} rollout-check: ${problem}\n\n${ROLLOUT_CHECK_USAGE}\n`);
     return 64;
   }
-  const canary = options.canary ?? VERSION;
   const query = prometheusQuery(options.prometheus);
   const print = (text: string) => process.stdout.write(`${text}\n`);
   try {
-    const instances = (await query(`count(classmatefinder_build_info{version=${JSON.stringify(canary)}})`)) ?? 0;
-    const others = (await query(`count(classmatefinder_build_info{version!=${JSON.stringify(canary)}})`)) ?? 0;
-    print(`rollout-check: canary ${canary} (${instances} instance(s)) against ${others} instance(s) of other releases, window ${window}`);
-    if (instances === 0) {
-      print(`verdict: hold — Prometheus scrapes no instance of ${canary} (classmatefinder_build_info{version="${canary}"})`);
-      return 1;
+    const releases = await scrapedReleases(query, job);
+    const picked = pickCanary(
+      releases.map((entry) => entry.release),
+      options.canary,
+      { version: VERSION, revision: REVISION },
+    );
+    if ("problem" in picked) {
+      print(
+        `verdict: hold — ${picked.problem} (job ${job} scrapes: ${releases.map((entry) => releaseName(entry.release)).join(", ") || "nothing"})`,
+      );
+      return picked.exitCode;
     }
-    const results = await evaluateRollout(query, canary, window);
+    const canary = picked.release;
+    const describe = (entries: typeof releases) =>
+      entries.map((entry) => `${releaseName(entry.release)} on ${entry.instances} instance(s)`).join(", ") || "no other release";
+    const others = releases.filter((entry) => releaseName(entry.release) !== releaseName(canary));
+    const own = releases.filter((entry) => releaseName(entry.release) === releaseName(canary));
+    print(`rollout-check: canary ${describe(own)} against ${describe(others)}; job ${job}, window ${window}`);
+    const results = await evaluateRollout(query, canary, window, job);
     for (const result of results) print(line(result));
     const verdict = verdictOf(results);
     const failing = results.filter((result) => result.outcome === verdict.outcome).map((result) => result.name);

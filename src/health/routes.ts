@@ -5,7 +5,7 @@ import type { Database } from "../db/database";
 import { InternalError } from "../http/error-schemas";
 import type { DrainState } from "../http/plugin";
 import { withExamples } from "../http/schemas";
-import { VERSION } from "../version";
+import { REVISION, VERSION } from "../version";
 
 const PING_TIMEOUT_MS = 1500;
 
@@ -47,6 +47,7 @@ const Readiness = t.Object(
   {
     status: t.Union([t.Literal("ok"), t.Literal("unavailable"), t.Literal("draining")]),
     version: t.String({ description: "The release (semantic version)" }),
+    revision: t.String({ description: "The commit this build was made from: two builds of one version differ here" }),
     // TypeBox's integer: Elysia's `t.Integer` also admits numeric strings, and the document said so.
     uptimeSeconds: Type.Integer({ minimum: 0, description: "Whole seconds since the process started" }),
     checks: t.Object({ database: t.Union([t.Literal("ok"), t.Literal("error")]) }, { additionalProperties: false }),
@@ -54,8 +55,9 @@ const Readiness = t.Object(
   // As Elysia makes response objects when it compiles them, so the document does not change after a request.
   { title: "Readiness", additionalProperties: false, description: "Whether the service and its database answer" },
 );
-const ready = { status: "ok", version: VERSION, uptimeSeconds: 12, checks: { database: "ok" } };
-const unready = { status: "unavailable", version: VERSION, uptimeSeconds: 12, checks: { database: "error" } };
+const release = { version: VERSION, revision: REVISION };
+const ready = { status: "ok", ...release, uptimeSeconds: 12, checks: { database: "ok" } };
+const unready = { status: "unavailable", ...release, uptimeSeconds: 12, checks: { database: "error" } };
 
 export function healthRoutes(deps: { database: Database; clock: Clock; startedAt: Date; drain?: DrainState }) {
   const databaseAnswers = databaseProbe(deps.database);
@@ -67,10 +69,10 @@ export function healthRoutes(deps: { database: Database; clock: Clock; startedAt
         const uptimeSeconds = Math.max(0, Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000));
         const checks = { database: ok ? ("ok" as const) : ("error" as const) };
         // Shutting down: a load balancer takes this instance out while it still serves what it gets.
-        if (deps.drain?.draining) return status(503, { status: "draining" as const, version: VERSION, uptimeSeconds, checks });
+        if (deps.drain?.draining) return status(503, { status: "draining" as const, ...release, uptimeSeconds, checks });
         return ok
-          ? status(200, { status: "ok" as const, version: VERSION, uptimeSeconds, checks })
-          : status(503, { status: "unavailable" as const, version: VERSION, uptimeSeconds, checks });
+          ? status(200, { status: "ok" as const, ...release, uptimeSeconds, checks })
+          : status(503, { status: "unavailable" as const, ...release, uptimeSeconds, checks });
       },
       {
         response: { 200: withExamples(Readiness, ready), 500: InternalError, 503: withExamples(Readiness, unready) },

@@ -29,8 +29,12 @@ const every = <A extends string, B extends string>(name: A, values: string[], ot
 export interface MetricsOptions {
   pendingEmails: () => Promise<number>;
   passwordHashLoad: () => { running: number; waiting: number; limit: number; overloaded: boolean; hashSeconds: number };
-  /** The release, as `classmatefinder_build_info{version}`: what canary and stable are told apart by. */
-  version: string;
+  /**
+   * The release: `classmatefinder_build_info{version, revision}`, and the same two labels on every counter
+   * and histogram, so that what a process served stays charged to its own release after another one
+   * replaced it on the same instance (a join on build_info would charge it to the newcomer).
+   */
+  release: { version: string; revision: string };
   clock: Clock;
   /** For the sampled database statistics (pending migrations, table sizes, oldest pending email). */
   database?: Database;
@@ -96,8 +100,8 @@ export function createMetrics(options: MetricsOptions) {
   );
 
   const ours: ScrapedMetric[] = [
-    scraped("classmatefinder_build_info", "The running release (value 1): join on it to split any series by version", "gauge", () => [
-      { labels: { version: options.version, runtime: `bun-${Bun.version}` }, value: 1 },
+    scraped("classmatefinder_build_info", "The running release (value 1): its version and the commit it was built from", "gauge", () => [
+      { labels: { ...options.release, runtime: `bun-${Bun.version}` }, value: 1 },
     ]),
     scraped("http_requests_total", "HTTP requests by method, route template and status (not /metrics or /swagger)", "counter", () =>
       [...requests.all()].map(({ labels, count }) => ({ labels, value: count })),
@@ -137,11 +141,20 @@ export function createMetrics(options: MetricsOptions) {
     ]),
   ];
 
+  // Counters and histograms count what this process served: they carry its release. Gauges are a state
+  // now, which belongs to whatever runs there now: a join on build_info splits them.
+  const withRelease = (metric: ScrapedMetric): ScrapedMetric =>
+    metric.type === "gauge"
+      ? metric
+      : scraped(metric.name, metric.help, metric.type, async () =>
+          (await metric.get()).values.map((sample) => ({ ...sample, labels: { ...sample.labels, ...options.release } })),
+        );
+
   let registry: Promise<Registry> | undefined;
   const loadRegistry = async () => {
     const { Registry } = await import("prom-client");
     const loaded = new Registry();
-    for (const metric of ours) loaded.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
+    for (const metric of ours.map(withRelease)) loaded.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
     return loaded;
   };
 

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compiledBinary } from "../support/binary";
@@ -70,8 +70,15 @@ async function freePort(): Promise<number> {
 }
 
 describe(`compiled binary (${TEST_DIALECT})`, () => {
-  test("--version and --help", () => {
-    expect(run(["--version"], {}).stdout).toBe("classmatefinder-backend 0.1.0\n");
+  test("--version names the release and the commit it was built from; --help", () => {
+    const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"]).stdout.toString().trim();
+    expect(run(["--version"], {}).stdout).toMatch(new RegExp(`^classmatefinder-backend 0\\.1\\.0 \\(revision ${head}(-dirty)?\\)\n$`));
+    // The unit this binary runs under travels with it: install.sh installs what it prints.
+    expect(run(["unit"], {}).stdout).toBe(readFileSync(join(import.meta.dir, "../../systemd/classmatefinder-backend.service"), "utf8"));
+    expect(run(["unit", "--template"], {}).stdout).toBe(
+      readFileSync(join(import.meta.dir, "../../systemd/classmatefinder-backend@.service"), "utf8"),
+    );
+    expect(run(["rollback-notes"], {}).stdout).toContain("to the release before it (e1e8c63)");
     const help = run(["--help"], {});
     expect(help.code).toBe(0);
     for (const command of ["serve", "migrate", "migrate status", "check"]) expect(help.stdout).toContain(command);

@@ -1,14 +1,18 @@
 import { describe, expect, test } from "bun:test";
+import { REVISION } from "../../src/version";
 import { createTestApp } from "../support/app";
 
 const app = await createTestApp();
 
 describe("health", () => {
-  test("GET /health is 200 with version, uptime and the database check", async () => {
+  test("GET /health is 200 with version, revision, uptime and the database check", async () => {
     app.clock.advance(12_000);
     const res = await app.call("GET", "/health");
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ status: "ok", version: "0.1.0", uptimeSeconds: 12, checks: { database: "ok" } });
+    expect(res.json).toEqual({ status: "ok", version: "0.1.0", revision: REVISION, uptimeSeconds: 12, checks: { database: "ok" } });
+    // The commit of this checkout: two builds of 0.1.0 answer differently.
+    const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"]).stdout.toString().trim();
+    expect(REVISION.startsWith(head)).toBe(true);
   });
 
   test("GET /health is 503 within 2 seconds when the database hangs", async () => {

@@ -53,7 +53,7 @@ describe("what fails the test that produced it", () => {
         "/health",
         200,
         json(),
-        JSON.stringify({ status: "ok", version: "0.1.0", uptimeSeconds: "12", checks: { database: "ok" } }),
+        JSON.stringify({ status: "ok", version: "0.1.0", revision: "0123456789ab", uptimeSeconds: "12", checks: { database: "ok" } }),
       ),
     ).toEqual([expect.stringContaining("/uptimeSeconds must be integer")]);
     const wwwAuthenticate = auth({ "www-authenticate": "Bearer" });

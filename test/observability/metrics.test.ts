@@ -1,9 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { createTestApp, PASSWORD } from "../support/app";
+import { withoutRelease } from "../support/metrics";
 
-/** The value of one sample line, e.g. sample(text, 'auth_logins_total{result="success"}'). */
+/** The value of one sample line, e.g. sample(text, 'auth_logins_total{result="success"}'), without the release labels every series ends with. */
 function sample(text: string, series: string): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  const line = withoutRelease(text)
+    .split("\n")
+    .find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 

@@ -39,12 +39,15 @@ describe("the shipped Prometheus rules", () => {
 describe("the Grafana dashboard", () => {
   const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
     uid: string;
+    templating: { list: { name: string; query?: { query: string } }[] };
     panels: { title: string; targets: { expr: string }[] }[];
   };
 
-  test("loads, and every panel query parses (promtool check rules on each as a recording rule)", () => {
+  test("loads, and every panel query parses (promtool check rules on each as a recording rule, $job filled in)", () => {
     expect(dashboard.uid).toBe("classmatefinder-rollout");
-    const queries = dashboard.panels.flatMap((panel) => panel.targets.map((target) => ({ title: panel.title, expr: target.expr })));
+    const queries = dashboard.panels.flatMap((panel) =>
+      panel.targets.map((target) => ({ title: panel.title, expr: target.expr.replaceAll("$job", "classmatefinder") })),
+    );
     expect(queries.length).toBeGreaterThan(10);
     const rules = queries.map(({ expr }, index) => `      - record: dashboard:query_${index}\n        expr: ${JSON.stringify(expr)}`);
     const file = join(scratch, "dashboard-queries.yml");
@@ -54,12 +57,23 @@ describe("the Grafana dashboard", () => {
     expect(result.code).toBe(0);
   });
 
-  test("has the plan's panels, split by release where the plan compares releases", () => {
+  test("has the plan's panels, split by release where the plan compares releases, every query selecting the job chosen", () => {
     const byTitle = (title: string) => dashboard.panels.find((panel) => panel.title.startsWith(title));
     for (const title of ["Error rate", "API latency p95", "Database connection failures", "Registration completion"]) {
       const panel = byTitle(title);
-      expect(panel?.targets.every((target) => target.expr.includes("group_left (version) classmatefinder_build_info"))).toBe(true);
+      // Per release: the series' own labels, and the previous release's series joined on its own build_info.
+      expect(
+        panel?.targets.every((target) => target.expr.includes("sum by (version, revision") && target.expr.includes('revision=""')),
+      ).toBe(true);
     }
+    expect(dashboard.templating.list.find((variable) => variable.name === "job")?.query?.query).toBe(
+      "label_values(classmatefinder_build_info, job)",
+    );
+    const selectors = dashboard.panels.flatMap((panel) =>
+      panel.targets.flatMap((target) => [...target.expr.matchAll(/[a-z_:]+\{[^}]*\}/g)].map((m) => m[0])),
+    );
+    expect(selectors.length).toBeGreaterThan(40);
+    expect(selectors.filter((selector) => !selector.includes('job="$job"'))).toEqual([]);
     for (const title of ["Email verification rate", "Verification emails delivered within 5 minutes", "Database pool", "Table sizes"]) {
       expect(byTitle(title)).toBeDefined();
     }

@@ -7,9 +7,12 @@ import type { PasswordHasher } from "../../src/hashing/password-hasher";
 import { createTestApp, TEST_HASHER, type TestApp } from "../support/app";
 
 /**
- * End to end: a real Prometheus (Debian's, installed by .ci/run before the tests) scrapes three
- * in-process instances every second — stable 0.1.0, a healthy canary and a broken one — and the
- * rollout-check command, run as its own process, judges each canary from what Prometheus recorded.
+ * End to end: a real Prometheus (Debian's, installed by .ci/run before the tests) scrapes, every second,
+ * three in-process builds of one version (0.1.0) — stable, a healthy canary and a broken one, told apart
+ * by their revision — and a stand-in for the previous release (e1e8c63: no revision, no release labels on
+ * its series) as job classmatefinder, and as job "other" an exporter of the same metric names that
+ * fails everything and claims the healthy canary's release. The rollout-check command, run as its own
+ * process, judges each canary from what Prometheus recorded.
  */
 const PROMETHEUS = Bun.which("prometheus");
 const ROOT = join(import.meta.dir, "..", "..");
@@ -47,10 +50,21 @@ const brokenHasher: PasswordHasher = {
   },
 };
 
-async function startInstance(version: string, hasher?: PasswordHasher): Promise<{ app: TestApp; target: string }> {
+const STABLE = "5ab1e0000000";
+const GOOD = "600d00000000";
+const BAD = "bad000000000";
+const exporters: ReturnType<typeof Bun.serve>[] = [];
+
+async function startInstance(revision: string, hasher?: PasswordHasher): Promise<{ app: TestApp; target: string }> {
   // SQLite in memory whatever TEST_DATABASE says: this is about Prometheus and the criteria, and the
   // shared PostgreSQL of a busy machine can refuse connections (which the check would rightly report).
-  const app = await createTestApp({ version, hasher, env: { RATE_LIMIT_REGISTER_CLIENT: "1000/1h" }, databaseConfig: IN_MEMORY });
+  const app = await createTestApp({
+    version: "0.1.0",
+    revision,
+    hasher,
+    env: { RATE_LIMIT_REGISTER_CLIENT: "1000/1h" },
+    databaseConfig: IN_MEMORY,
+  });
   instances.push(app);
   const server = app.app.listen({ port: 0, hostname: "127.0.0.1" });
   return { app, target: `127.0.0.1:${server.server?.port}` };
@@ -79,19 +93,52 @@ async function brokenTraffic(app: TestApp) {
   }
 }
 
-function rolloutCheck(canary: string) {
-  const run = Bun.spawnSync(
+/**
+ * An exporter of fixed series whose counters grow by `perScrape` at every scrape: the previous release
+ * (series without release labels) or another job's service with the same metric names.
+ */
+function startExporter(series: { line: string; perScrape: number }[]): string {
+  let scrapes = 0;
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: () => {
+      scrapes++;
+      const text = series.map(({ line, perScrape }) => `${line} ${perScrape === 0 ? 1 : perScrape * scrapes}`).join("\n");
+      return new Response(`${text}\n`, { headers: { "content-type": "text/plain; version=0.0.4" } });
+    },
+  });
+  exporters.push(server);
+  return `127.0.0.1:${server.port}`;
+}
+
+/** The command as its own process; asynchronously, so that the instances in this process keep answering scrapes. */
+async function rolloutCheck(canary: string) {
+  const run = Bun.spawn(
     [process.execPath, "src/main.ts", "rollout-check", "--prometheus", prometheusUrl, "--canary", canary, "--window", "1m"],
-    { cwd: ROOT, env: { ...process.env, NODE_ENV: "test" } },
+    { cwd: ROOT, env: { ...process.env, NODE_ENV: "test" }, stdout: "pipe", stderr: "pipe" },
   );
-  return { code: run.exitCode, output: run.stdout.toString() + run.stderr.toString() };
+  const output = (await new Response(run.stdout).text()) + (await new Response(run.stderr).text());
+  return { code: await run.exited, output };
 }
 
 beforeAll(async () => {
   if (!PROMETHEUS) throw new Error("prometheus is not installed: apt-get install -y prometheus");
-  const stable = await startInstance("0.1.0");
-  const canary = await startInstance("0.2.0-good");
-  const broken = await startInstance("0.2.0-bad", brokenHasher);
+  const stable = await startInstance(STABLE);
+  const canary = await startInstance(GOOD);
+  const broken = await startInstance(BAD, brokenHasher);
+  const me = 'method="GET",route="/api/auth/me"';
+  const previous = startExporter([
+    { line: `classmatefinder_build_info{version="0.1.0",runtime="bun-1.4.5"}`, perScrape: 0 },
+    { line: `http_requests_total{${me},status="401"}`, perScrape: 20 },
+    { line: `http_requests_total{${me},status="500"}`, perScrape: 0 },
+  ]);
+  const other = startExporter([
+    { line: `classmatefinder_build_info{version="0.1.0",revision="${GOOD}",runtime="bun-1.4.5"}`, perScrape: 0 },
+    { line: `http_requests_total{${me},status="500",version="0.1.0",revision="${GOOD}"}`, perScrape: 50 },
+    { line: `db_errors_total{kind="connection",version="0.1.0",revision="${GOOD}"}`, perScrape: 5 },
+    { line: "email_outbox_oldest_pending_seconds", perScrape: 1000 },
+  ]);
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
   const config = join(dir, "prometheus.yml");
@@ -104,7 +151,9 @@ beforeAll(async () => {
       `  - ${join(ROOT, "deploy", "prometheus", "alerts.rules.yml")}`,
       "scrape_configs:",
       "  - job_name: classmatefinder",
-      `    static_configs: [{ targets: ["${stable.target}", "${canary.target}", "${broken.target}"] }]`,
+      `    static_configs: [{ targets: ["${stable.target}", "${canary.target}", "${broken.target}", "${previous}"] }]`,
+      "  - job_name: other",
+      `    static_configs: [{ targets: ["${other}"] }]`,
       "",
     ].join("\n"),
   );
@@ -114,9 +163,9 @@ beforeAll(async () => {
   );
   // Ready, and every instance scraped at least twice: the series at 0 are in before any traffic.
   for (let attempt = 0; ; attempt++) {
-    if (attempt > 300) throw new Error("Prometheus did not scrape the three instances within 30 s");
+    if (attempt > 300) throw new Error("Prometheus did not scrape the five targets within 30 s");
     const up = await query("count(count_over_time(up[1m]) >= 2 and up == 1)").catch(() => []);
-    if (Number(up[0]?.value[1]) === 3) break;
+    if (Number(up[0]?.value[1]) === 5) break;
     await sleep(100);
   }
   // Four rounds a second and a half apart, so that Prometheus sees the counters rise.
@@ -131,21 +180,27 @@ afterAll(async () => {
   prometheus?.kill();
   await prometheus?.exited;
   for (const app of instances) await app.app.stop();
+  for (const exporter of exporters) await exporter.stop(true);
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe("rollout-check against a real Prometheus", () => {
-  test("a canary whose requests fail is rolled back (exit 2), naming the error rate", () => {
-    const { code, output } = rolloutCheck("0.2.0-bad");
+  test("a canary whose requests fail is rolled back (exit 2), naming the error rate and the releases compared", async () => {
+    const { code, output } = await rolloutCheck(BAD);
+    expect(output).toMatch(
+      /^rollout-check: canary 0\.1\.0 \(bad000000000\) on 1 instance\(s\) against .*0\.1\.0 \(5ab1e0000000\) on 1 instance\(s\)/m,
+    );
+    expect(output).toContain("0.1.0 (no revision label) on 1 instance(s)");
     expect(output).toMatch(/^error rate: .*FAIL \(roll back\)/m);
     expect(output).toMatch(/^registration completion:\s+0\.00 % .*FAIL \(hold\)/m);
     expect(output).toMatch(/^verdict: roll back — error rate$/m);
     expect(code).toBe(2);
   });
 
-  test("a healthy canary beside a healthy stable release is promoted (exit 0), every criterion passing", () => {
-    const { code, output } = rolloutCheck("0.2.0-good");
+  test("a healthy build of the same version is promoted (exit 0), every criterion passing, another job's failures ignored", async () => {
+    const { code, output } = await rolloutCheck(GOOD.slice(0, 7));
     for (const criterion of [
+      "every instance scraped",
       "error rate",
       "p95 latency",
       "database connection failures",
@@ -155,37 +210,58 @@ describe("rollout-check against a real Prometheus", () => {
     ]) {
       expect(output).toMatch(new RegExp(`^${criterion}: .*: pass$`, "m"));
     }
+    // The previous release (series without release labels) is judged beside it, from its own build_info.
+    expect(output).toMatch(/^error rate: +0\.00 % of \d+ requests \(.*0\.1\.0 \(no revision label\): 0\.00 %/m);
     expect(output).toMatch(/^verdict: promote$/m);
     expect(code).toBe(0);
   });
 
-  test("the shipped rules evaluate cleanly on real scrapes, and the broken canary's error-rate rollback alert is raised", async () => {
-    const { data } = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>("/api/v1/rules");
-    const rules = data.groups.flatMap((group) => group.rules);
-    expect(rules.length).toBeGreaterThan(15);
-    expect(rules.filter((rule) => rule.health !== "ok").map((rule) => `${rule.name}: ${rule.health} ${rule.lastError ?? ""}`)).toEqual([]);
-    const alerts = (await api<{ alerts: { labels: Record<string, string>; state: string }[] }>("/api/v1/alerts")).data.alerts;
-    const raised = alerts.map((alert) => `${alert.labels.alertname} ${alert.labels.version ?? ""}`);
-    expect(raised).toContain("ClassmateFinderErrorRateRollback 0.2.0-bad");
-    expect(raised.filter((alert) => alert.endsWith("0.2.0-good") || alert.endsWith("0.1.0"))).toEqual([]);
+  test("a version that several scraped builds share is refused (exit 64): the canary is named by its revision", async () => {
+    const { code, output } = await rolloutCheck("0.1.0");
+    expect(output).toContain("names 4 releases");
+    expect(code).toBe(64);
   });
 
-  test("every dashboard panel query runs on real scrapes without error", async () => {
+  test("the shipped rules evaluate cleanly on real scrapes; only the broken canary's error-rate rollback is raised, none for the other job", async () => {
+    const { data } = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>("/api/v1/rules");
+    const rules = data.groups.flatMap((group) => group.rules);
+    expect(rules.length).toBeGreaterThan(20);
+    expect(rules.filter((rule) => rule.health !== "ok").map((rule) => `${rule.name}: ${rule.health} ${rule.lastError ?? ""}`)).toEqual([]);
+    const alerts = (await api<{ alerts: { labels: Record<string, string>; state: string }[] }>("/api/v1/alerts")).data.alerts;
+    const raised = alerts.map((alert) => `${alert.labels.alertname} ${alert.labels.revision ?? alert.labels.instance ?? ""}`);
+    expect(raised).toContain(`ClassmateFinderErrorRateRollback ${BAD}`);
+    // The other job's 5xx, database failures and email backlog carry the healthy canary's labels: not one alert.
+    expect(raised.filter((alert) => !alert.endsWith(BAD) && !alert.startsWith("ClassmateFinderRegistrationCompletionLow"))).toEqual([]);
+    const previous = await query("release:http_requests:rate5m{revision=''}");
+    expect(previous.length).toBe(1);
+  });
+
+  test("every dashboard panel query runs on real scrapes without error, and shows only the chosen job", async () => {
     const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy", "grafana", "classmatefinder-rollout.json"), "utf8")) as {
       panels: { title: string; targets: { expr: string }[] }[];
     };
     const failures: string[] = [];
     for (const panel of dashboard.panels) {
       for (const { expr } of panel.targets) {
-        const answer = await api(`/api/v1/query?query=${encodeURIComponent(expr)}`);
+        const answer = await api(`/api/v1/query?query=${encodeURIComponent(expr.replaceAll("$job", "classmatefinder"))}`);
         if (answer.status !== "success") failures.push(`${panel.title}: ${answer.error}`);
       }
     }
     expect(failures).toEqual([]);
+    const errorRate = dashboard.panels.find((panel) => panel.title.startsWith("Error rate"))?.targets[0]?.expr ?? "";
+    const series = async (job: string) =>
+      (
+        await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(
+          `/api/v1/query?query=${encodeURIComponent(errorRate.replaceAll("$job", job))}`,
+        )
+      ).data.result;
+    const good = (await series("classmatefinder")).find((s) => s.metric.revision === GOOD);
+    expect(Number(good?.value[1])).toBe(0);
+    expect(Number((await series("other"))[0]?.value[1])).toBe(1);
   });
 
-  test("a release Prometheus does not scrape is held (exit 1), never promoted", () => {
-    const { code, output } = rolloutCheck("9.9.9");
+  test("a release Prometheus does not scrape is held (exit 1), never promoted", async () => {
+    const { code, output } = await rolloutCheck("9.9.9");
     expect(output).toContain("verdict: hold");
     expect(code).toBe(1);
   });

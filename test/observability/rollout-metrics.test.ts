@@ -6,10 +6,16 @@ import { createLogger } from "../../src/logger";
 import { createDatabaseMetrics, databaseErrorKind } from "../../src/observability/database-metrics";
 import { createTestApp } from "../support/app";
 import { TEST_DIALECT } from "../support/database";
+import { withoutRelease } from "../support/metrics";
 
-/** The value of one sample line, e.g. sample(text, 'auth_logins_total{result="success"}'); undefined when absent. */
+/**
+ * The value of one sample line, e.g. sample(text, 'auth_logins_total{result="success"}'), without the
+ * release labels every series carries (`version`, `revision`, last); undefined when absent.
+ */
 function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  const line = withoutRelease(text)
+    .split("\n")
+    .find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
@@ -24,12 +30,12 @@ function raw(database: Database, query: SQL): Promise<unknown> {
 
 describe("metrics a rollout is judged by", () => {
   test("build_info names the release; scrapes and /swagger are not counted; 500 and 503 of every route exist at 0", async () => {
-    const app = await createTestApp({ version: "0.2.0-canary" });
+    const app = await createTestApp({ version: "0.2.0-canary", revision: "0123456789ab" });
     await app.call("GET", "/metrics");
     await app.call("GET", "/swagger/json");
     await app.call("GET", "/health");
     const text = await scrape(app);
-    expect(sample(text, `classmatefinder_build_info{version="0.2.0-canary",runtime="bun-${Bun.version}"}`)).toBe(1);
+    expect(sample(text, `classmatefinder_build_info{version="0.2.0-canary",revision="0123456789ab",runtime="bun-${Bun.version}"}`)).toBe(1);
     expect(text).not.toMatch(/http_requests_total\{[^}]*route="\/(metrics|swagger)/);
     expect(sample(text, 'http_requests_total{method="GET",route="/health",status="200"}')).toBe(1);
     for (const route of ["/api/auth/login", "/api/auth/register", "/api/auth/verify-email"]) {
@@ -41,6 +47,23 @@ describe("metrics a rollout is judged by", () => {
     expect(sample(text, 'auth_logins_total{result="service_busy"}')).toBe(0);
     expect(sample(text, 'emails_sent_total{kind="verify_email",result="failed"}')).toBe(0);
     expect(sample(text, 'db_errors_total{kind="connection"}')).toBe(0);
+  });
+
+  test("two builds of one version are told apart: every counter and histogram carries the version and revision of the process that served it", async () => {
+    const builds = await Promise.all(["0123456789ab", "ba9876543210"].map((revision) => createTestApp({ version: "0.1.0", revision })));
+    for (const [index, app] of builds.entries()) {
+      for (let i = 0; i <= index; i++) await app.call("GET", "/api/auth/me");
+      const text = await scrape(app);
+      const served = new Set([...text.matchAll(/^# TYPE (\S+) (counter|histogram)$/gm)].map((m) => m[1]));
+      const lines = text.split("\n").filter((line) => served.has(line.replace(/(_bucket|_sum|_count)?[{ ].*$/, "")));
+      const revision = index === 0 ? "0123456789ab" : "ba9876543210";
+      expect(lines.length).toBeGreaterThan(100);
+      // Not a join on whatever runs on the instance later: the sample names its own release.
+      expect(lines.filter((line) => !line.includes(`version="0.1.0",revision="${revision}"}`))).toEqual([]);
+      expect(lines).toContain(
+        `http_requests_total{method="GET",route="/api/auth/me",status="401",version="0.1.0",revision="${revision}"} ${index + 1}`,
+      );
+    }
   });
 
   test("no value is NaN or a placeholder, no gauge is named *_total, and the process's CPU counts from its start", async () => {

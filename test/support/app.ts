@@ -34,8 +34,9 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   database?: Database;
   hasher?: PasswordHasher;
-  /** The release this instance reports (default: this build's). */
+  /** The release this instance reports (default: this build's version and commit). */
   version?: string;
+  revision?: string;
   /** A database of this kind instead of the suite's (TEST_DATABASE), opened with the driver hooks. */
   databaseConfig?: DatabaseConfig;
 }
@@ -85,7 +86,17 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const mail = new CapturingTransport();
   // Cheap argon2id parameters: the suite hashes hundreds of passwords.
   const hasher = options.hasher ?? TEST_HASHER;
-  const built = createApp({ config, database, logger, clock, mailTransport: mail, hasher, databaseMetrics, version: options.version });
+  const built = createApp({
+    config,
+    database,
+    logger,
+    clock,
+    mailTransport: mail,
+    hasher,
+    databaseMetrics,
+    version: options.version,
+    revision: options.revision,
+  });
   const { app, outbox } = built;
 
   // Every response of this app is held against the OpenAPI document that its configuration serves; one that

@@ -1,12 +1,20 @@
 import { describe, expect, test } from "bun:test";
-import { evaluateRollout, type Query, verdictOf } from "../../src/observability/rollout-criteria";
+import { evaluateRollout, pickCanary, type Query, type Release, verdictOf } from "../../src/observability/rollout-criteria";
 
 type Key = "requests" | "failures" | "errorRate" | "p95" | "db" | "registrations" | "verification" | "within5m" | "oldest" | "completion";
 
-/** Prometheus stand-in: answers each criterion's query from a table (`key` for every release, `key:canary` / `key:others`). */
-function fakePrometheus(values: Partial<Record<Key | `${Key}:${"canary" | "others"}`, number | null>>): Query {
+const CANARY: Release = { version: "0.1.0", revision: "c0ffee000001" };
+const STABLE: Release = { version: "0.1.0" }; // e1e8c63: no revision label
+
+/**
+ * Prometheus stand-in: answers each criterion's query from a table (`key` for every release,
+ * `key:canary` / `key:others`), per release where the query asks per release; `down` lists targets
+ * whose `up` is 0.
+ */
+function fakePrometheus(values: Partial<Record<Key | `${Key}:${"canary" | "others"}`, number | null>> & { down?: string[] }): Query {
   return async (promql) => {
-    const who = promql.includes('version="') ? "canary" : promql.includes('version!="') ? "others" : "all";
+    if (promql.startsWith("up{")) return (values.down ?? []).map((instance) => ({ labels: { instance }, value: 0 }));
+    if (promql.startsWith("max_over_time(up")) return [];
     const key: Key = promql.startsWith("histogram_quantile")
       ? "p95"
       : promql.includes("db_errors_total")
@@ -26,8 +34,13 @@ function fakePrometheus(values: Partial<Record<Key | `${Key}:${"canary" | "other
                     : promql.includes('status=~"5.."')
                       ? "failures"
                       : "requests";
-    const specific = values[`${key}:${who}` as keyof typeof values];
-    return specific !== undefined ? specific : (values[key] ?? null);
+    const value = (who: "canary" | "others") => {
+      const specific = values[`${key}:${who}` as keyof typeof values] as number | null | undefined;
+      return specific !== undefined ? specific : ((values[key] as number | null | undefined) ?? null);
+    };
+    const sample = (labels: Record<string, string>, v: number | null) => (v === null ? [] : [{ labels, value: v }]);
+    if (!promql.includes("sum by (version, revision")) return sample({}, value("canary"));
+    return [...sample({ ...CANARY } as Record<string, string>, value("canary")), ...sample({ version: STABLE.version }, value("others"))];
   };
 }
 
@@ -45,7 +58,7 @@ const HEALTHY = {
 } as const;
 
 async function judge(overrides: Parameters<typeof fakePrometheus>[0] = {}) {
-  const results = await evaluateRollout(fakePrometheus({ ...HEALTHY, ...overrides }), "0.2.0", "30m");
+  const results = await evaluateRollout(fakePrometheus({ ...HEALTHY, ...overrides }), CANARY, "30m", "classmatefinder");
   const outcome = (name: string) => results.find((result) => result.name === name)?.outcome;
   return { results, outcome, verdict: verdictOf(results) };
 }
@@ -53,7 +66,7 @@ async function judge(overrides: Parameters<typeof fakePrometheus>[0] = {}) {
 describe("the rollout plan's criteria", () => {
   test("a healthy canary passes every criterion: promote (exit 0)", async () => {
     const { results, verdict } = await judge();
-    expect(results.map((result) => result.outcome)).toEqual(["pass", "pass", "pass", "pass", "pass", "pass"]);
+    expect(results.map((result) => result.outcome)).toEqual(["pass", "pass", "pass", "pass", "pass", "pass", "pass"]);
     expect(verdict.exitCode).toBe(0);
   });
 
@@ -92,5 +105,31 @@ describe("the rollout plan's criteria", () => {
     const none = await judge({ completion: null });
     expect(none.outcome("registration completion")).toBe("hold");
     expect(none.verdict.exitCode).toBe(1);
+  });
+
+  test("an instance Prometheus cannot scrape holds the rollout, naming it", async () => {
+    const { outcome, results, verdict } = await judge({ down: ["app2:5002"] });
+    expect(outcome("every instance scraped")).toBe("hold");
+    expect(results[0]?.value).toBe("app2:5002 down");
+    expect(verdict.exitCode).toBe(1);
+  });
+
+  test("each criterion names the other releases it compared the canary with", async () => {
+    const { results } = await judge({ "errorRate:others": 0.004 });
+    expect(results.find((result) => result.name === "error rate")?.value).toBe(
+      "0.20 % of 1000 requests (0.1.0 (no revision label): 0.40 %)",
+    );
+  });
+});
+
+describe("which release --canary names", () => {
+  const own = { version: "0.1.0", revision: "c0ffee000001" };
+  const both = [own, { version: "0.1.0" }];
+  test("a revision or its first digits; a version only when one scraped release has it", () => {
+    expect(pickCanary(both, "c0ffee0", own)).toEqual({ release: own });
+    expect(pickCanary(both, undefined, own)).toEqual({ release: own });
+    expect(pickCanary([{ version: "0.1.0" }], "0.1.0", own)).toEqual({ release: { version: "0.1.0" } });
+    expect(pickCanary(both, "0.1.0", own)).toMatchObject({ exitCode: 64, problem: expect.stringContaining("names 2 releases") });
+    expect(pickCanary([{ version: "0.1.0" }], undefined, own)).toMatchObject({ exitCode: 1 });
   });
 });
