@@ -21,6 +21,11 @@ function wantsTls(url: string): boolean {
   return mode !== null && mode !== "disable" && mode !== "false";
 }
 
+// postgres.js 3.4.9 is patched (patches/postgres@3.4.9.patch, upstream issues #1066, #1154, #1208, #1216;
+// fixes after PRs #1209 and #1215): a connection cut under a transaction made a deferred write to the closed
+// socket throw outside any promise (the process died), and the transaction's later statements, its COMMIT
+// included, ran on the reconnected session outside any transaction. A guard here could not reach either:
+// both happen inside the driver, after the promise we hold has already rejected.
 function clientOptions(pool: DatabasePool): postgres.Options<Record<string, never>> {
   return {
     max: pool.size,
