@@ -232,7 +232,11 @@ export async function serveCommand(config: Config): Promise<number> {
     config,
     drain,
     inFlight,
-    onSignal: () => startup.stop(),
+    // The outbox takes no new email from the signal on; the sends in progress finish while requests drain.
+    onSignal: () => {
+      startup.stop();
+      void outbox.stop();
+    },
     finish: async () => {
       clearTimeout(firstCleanUp);
       clearInterval(maintenance);
