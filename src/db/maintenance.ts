@@ -1,6 +1,7 @@
 import { and, eq, gt, isNotNull, isNull, lt, notExists, notInArray, or } from "drizzle-orm";
 import { WAITING } from "../mail/outbox";
 import type { Database } from "./database";
+import { databaseTime } from "./database-clock";
 
 const DAY_MS = 86400_000;
 
@@ -20,7 +21,9 @@ export async function deleteExpiredRows(database: Database, now: Date): Promise<
   await database.transaction(async (tx) => {
     await tx.delete(users).where(and(isNull(users.emailVerifiedAt), notExists(liveVerificationLink)));
     await tx.delete(rateLimits).where(lt(rateLimits.expiresAt, now.getTime()));
-    await tx.delete(revokedTokens).where(lt(revokedTokens.expiresAt, now));
+    // On the database's clock, and a day after the token's own expiry: a host clock stepped ahead (even
+    // across a restart) must not delete a revocation while its token can be accepted again once corrected.
+    await tx.delete(revokedTokens).where(lt(revokedTokens.expiresAt, databaseTime(database.kind, -DAY_MS)));
     await tx
       .delete(emailTokens)
       .where(or(lt(emailTokens.expiresAt, weekAgo), and(isNotNull(emailTokens.usedAt), lt(emailTokens.usedAt, weekAgo))));
