@@ -5,7 +5,7 @@ import { type Clock, systemClock } from "../clock";
 import type { Config } from "../config/config";
 import type { Database, Db } from "../db/database";
 import { databaseTime } from "../db/database-clock";
-import { describeError, isDatabaseUnavailable } from "../db/errors";
+import { describeError, isDatabaseUnavailable, unavailableLog } from "../db/errors";
 import { WAITING } from "./outbox";
 import { SMTP_CONNECTIONS } from "./smtp-transport";
 import { renderEmail } from "./templates";
@@ -85,8 +85,11 @@ export class OutboxWorker {
   private pumpAgain = false;
   private renewing = false;
   private stopping: Promise<void> | null = null;
+  private readonly logUnavailable: ReturnType<typeof unavailableLog>;
 
-  constructor(private readonly deps: OutboxDeps) {}
+  constructor(private readonly deps: OutboxDeps) {
+    this.logUnavailable = unavailableLog(deps.logger, "email outbox: database unavailable, will retry");
+  }
 
   /** Starts polling, the first time after `delayMs`. */
   start(delayMs = 0): void {
@@ -159,7 +162,7 @@ export class OutboxWorker {
       failed = true;
       // The database being away is an outage, not a bug: the emails wait, the next round tries again.
       if (isDatabaseUnavailable(error)) {
-        this.deps.logger.warn({ reason: describeError(error) }, "email outbox: database unavailable, will retry");
+        this.logUnavailable(error);
       } else {
         this.deps.logger.error({ err: error }, "email outbox: delivery round failed");
         this.deps.onCrash?.(error);
