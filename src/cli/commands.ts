@@ -177,7 +177,7 @@ export async function serveCommand(config: Config): Promise<number> {
     );
   }
   if (config.nodeEnv === "production" && config.database.kind === "sqlite") {
-    logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
+    logger.warn("SQLite in production: the instances of one host may share its file; instances on several hosts need PostgreSQL");
   }
 
   const errorReporter = await createErrorReporter(config);
