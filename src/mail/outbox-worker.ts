@@ -12,7 +12,7 @@ import { renderEmail } from "./templates";
 import { type EmailKind, type EmailMessage, type MailTransport, PermanentMailError } from "./types";
 
 /** Sends in flight per instance: one per pooled SMTP connection. */
-export const SENDS_IN_FLIGHT = SMTP_CONNECTIONS;
+const SENDS_IN_FLIGHT = SMTP_CONNECTIONS;
 /**
  * A claim lasts LEASE_MS unless renewed, and the instance renews its claims every HEARTBEAT_MS for as
  * long as it works on them: however slow the mail server, no send outlasts its claim, and the claims
@@ -32,7 +32,7 @@ const PERMANENT_REFUSAL_TRIES = 3;
 /** A delivered email whose recording failed: the recording (never the send) is retried this long. */
 const RECORDING_RETRY_MS = 60_000;
 /** After SIGTERM, sends in progress get this long; then they are abandoned and retried later. */
-export const STOP_GRACE_MS = 8_000;
+const STOP_GRACE_MS = 8_000;
 /** What one `deliverDue` round claims at most. */
 const BATCH_SIZE = 10;
 const EMAIL_ADDRESS = /[^\s<>()"',;:]+@[^\s<>()"',;:]+/g;

@@ -98,6 +98,31 @@ describe("email outbox: each email once", () => {
     expect([...server.counts()].sort()).toEqual(recipients.map((to) => [to, 1] as [string, number]).sort());
   }, 60_000);
 
+  test("stop() while the mail server hangs mid-message: it ends within its grace, the claim is released, another instance delivers", async () => {
+    const server = await sink({ delayMs: 60_000 });
+    const base = await createTestApp();
+    const registered = await base.call("POST", "/api/auth/register", {
+      body: { email: "hung.server@ualberta.ca", username: "hung_server", password: "TestPass123", firstName: "H" },
+    });
+    expect(registered.status).toBe(201);
+    const first = instance(base.database, server.url, base.config);
+    first.outbox.start();
+    const { emailOutbox } = base.database.tables;
+    // The message is with the server (claimed, attempt 1, a moment to reach DATA) when the stop comes.
+    for (let i = 0; i < 50 && (await base.database.db.select().from(emailOutbox))[0]?.attempts !== 1; i++) await Bun.sleep(100);
+    await Bun.sleep(300);
+    await first.outbox.stop(500);
+    expect(first.logs().map((entry) => entry.msg)).toContain("email outbox: sends still in progress at shutdown: abandoned, retried later");
+    const [released] = await base.database.db.select().from(emailOutbox);
+    expect(released).toMatchObject({ status: "queued", lockedUntil: null });
+
+    server.options = {};
+    const second = instance(base.database, server.url, base.config);
+    second.outbox.start();
+    await waitFor(() => server.received.length >= 1, 10_000);
+    expect(server.received.map((message) => message.to)).toEqual(["hung.server@ualberta.ca"]);
+  }, 30_000);
+
   test("a permanent refusal (550 for the recipient) is given up after 3 tries, with an error line and the failed metric; a 451 is retried", async () => {
     const server = await sink({ refuseRecipients: (address) => address.startsWith("refused") });
     const app = await createTestApp({ env: { MAIL_TRANSPORT: "smtp", SMTP_URL: server.url } });
