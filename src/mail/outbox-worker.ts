@@ -84,6 +84,8 @@ export class OutboxWorker {
   private claiming = false;
   private pumpAgain = false;
   private renewing = false;
+  /** The round filling the send slots, if one runs (a stop waits for it). */
+  private pumping: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
   private readonly logUnavailable: ReturnType<typeof unavailableLog>;
 
@@ -116,6 +118,7 @@ export class OutboxWorker {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.pumping;
     const settled = Promise.all(this.inFlight);
     if (!(await within(settled, graceMs))) {
       this.deps.logger.warn(
@@ -141,7 +144,9 @@ export class OutboxWorker {
 
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.pump(), delayMs);
+    this.timer = setTimeout(() => {
+      this.pumping = this.pump();
+    }, delayMs);
   }
 
   /** Fills the free send slots with due emails; a finished send calls it again. */
@@ -170,6 +175,11 @@ export class OutboxWorker {
     } finally {
       this.claiming = false;
     }
+    if (!this.running) {
+      // Stopped while claiming: the claims go back at once instead of being sent.
+      await Promise.all(claims.map((claim) => this.settle(claim, { lockedUntil: null }).catch(() => false)));
+      return;
+    }
     for (const claim of claims) {
       const task: Promise<void> = this.deliver(claim).finally(() => {
         this.inFlight.delete(task);
@@ -177,7 +187,7 @@ export class OutboxWorker {
       });
       this.inFlight.add(task);
     }
-    if (!this.running || this.timer) return;
+    if (this.timer) return;
     // Every slot taken: the next finished send pumps again. Otherwise wait for the next poll (or a wake).
     if (this.pumpAgain && !failed) this.schedule(0);
     else if (claims.length < free) this.schedule(this.deps.pollIntervalMs ?? 1000);

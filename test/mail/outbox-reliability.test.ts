@@ -123,6 +123,47 @@ describe("email outbox: each email once", () => {
     expect(server.received.map((message) => message.to)).toEqual(["hung.server@ualberta.ca"]);
   }, 30_000);
 
+  test("stop() while a claim is under way: the claimed email is not sent but released", async () => {
+    const database = await openTestDatabase();
+    let claimStarted = () => {};
+    const claiming = new Promise<void>((resolve) => {
+      claimStarted = resolve;
+    });
+    let finishClaim = () => {};
+    const claimMayFinish = new Promise<void>((resolve) => {
+      finishClaim = resolve;
+    });
+    // Once registered, the worker's claim is the one bookkeeping write: held back until the stop has begun.
+    let holdBack = false;
+    const slowClaims: Database = {
+      ...database,
+      bookkeeping: async (work) => {
+        if (!holdBack) return database.bookkeeping(work);
+        claimStarted();
+        await claimMayFinish;
+        return database.bookkeeping(work);
+      },
+    };
+    const app = await createTestApp({ database: slowClaims });
+    expect(
+      (
+        await app.call("POST", "/api/auth/register", {
+          body: { email: "stopped.claim@ualberta.ca", username: "stopped_claim", password: "TestPass123", firstName: "S" },
+        })
+      ).status,
+    ).toBe(201);
+    holdBack = true;
+    app.outbox.start();
+    await claiming;
+    const stopped = app.outbox.stop();
+    finishClaim();
+    await stopped;
+    await Bun.sleep(100);
+    expect(app.mail.sent).toEqual([]);
+    const [row] = await database.db.select().from(database.tables.emailOutbox);
+    expect(row).toMatchObject({ status: "queued", lockedUntil: null });
+  });
+
   test("a permanent refusal (550 for the recipient) is given up after 3 tries, with an error line and the failed metric; a 451 is retried", async () => {
     const server = await sink({ refuseRecipients: (address) => address.startsWith("refused") });
     const app = await createTestApp({ env: { MAIL_TRANSPORT: "smtp", SMTP_URL: server.url } });
