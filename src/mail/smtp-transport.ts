@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/config";
 import { type MailTransport, PermanentMailError } from "./types";
 
-/** Connections kept open to the mail server, one per send the outbox has in flight (OUTBOX_SENDS_IN_FLIGHT). */
+/** Connections kept open to the mail server: one per send the outbox has in flight. */
 export const SMTP_CONNECTIONS = 4;
 
 /**
@@ -13,8 +13,8 @@ export const SMTP_CONNECTIONS = 4;
  * offers it, port 587 by default) or `smtps://…` (implicit TLS, port 465 by default). Certificates are
  * verified, against the system's CAs plus SMTP_CA_FILE's; SMTP_TLS=required refuses to send in clear
  * when an smtp:// server offers no STARTTLS. A pool of connections, reused from message to message (a
- * lecture hall registering at once is 150 emails: one TLS handshake and login each was most of the
- * time), with nodemailer's own requeueing off: the outbox does the retrying, with its lease and its
+ * lecture hall registering at once is 150 emails, and a new connection each meant a TLS handshake and
+ * a login each), with nodemailer's own requeueing off: the outbox does the retrying, with its lease and its
  * bookkeeping. Timeouts make a hung server fail the attempt instead of blocking the outbox worker.
  */
 export function smtpTransport(
@@ -70,8 +70,7 @@ export function smtpTransport(
           // nodemailer 10 takes it (the pool closes the connection delivering the message); its types lag.
           ...({ signal: options?.signal } as object),
         });
-        if (info.rejected.length > 0)
-          throw Object.assign(new Error(`recipient rejected by the SMTP server: ${info.response}`), { permanent: true, code: "EENVELOPE" });
+        if (info.rejected.length > 0) throw new Error(`recipient rejected by the SMTP server: ${info.response}`);
         return { via: `${role} ${host}:${port}` };
       } catch (error) {
         const reason = `SMTP ${host}:${port}: ${scrub(error instanceof Error ? error.message : String(error))}`;
