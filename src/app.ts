@@ -17,7 +17,7 @@ import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
 import { DrainState, httpPlugin, InFlightRequests } from "./http/plugin";
 import { swaggerPlugin } from "./http/swagger";
-import { OutboxWorker } from "./mail/outbox";
+import { OutboxWorker } from "./mail/outbox-worker";
 import { createTransport } from "./mail/transport";
 import type { MailTransport } from "./mail/types";
 import { auditLog } from "./observability/audit";

@@ -182,7 +182,7 @@ export async function serveCommand(config: Config): Promise<number> {
     );
   }
   if (config.nodeEnv === "production" && config.database.kind === "sqlite") {
-    logger.warn("SQLite in production: fine for one instance; use PostgreSQL to run several");
+    logger.warn("SQLite in production: the instances of one host may share its file; instances on several hosts need PostgreSQL");
   }
 
   const errorReporter = await createErrorReporter(config);
@@ -244,7 +244,11 @@ export async function serveCommand(config: Config): Promise<number> {
     config,
     drain,
     inFlight,
-    onSignal: () => startup.stop(),
+    // The outbox takes no new email from the signal on; the sends in progress finish while requests drain.
+    onSignal: () => {
+      startup.stop();
+      void outbox.stop();
+    },
     finish: async () => {
       clearTimeout(firstCleanUp);
       clearInterval(maintenance);

@@ -2,6 +2,7 @@ import { and, eq, gt, inArray, isNotNull, isNull, lt, lte, notExists, notInArray
 import { alias } from "drizzle-orm/pg-core";
 import { WAITING } from "../mail/outbox";
 import type { Database } from "./database";
+import { databaseTime } from "./database-clock";
 
 const DAY_MS = 86400_000;
 
@@ -33,7 +34,9 @@ export async function deleteExpiredRows(database: Database, now: Date, verifyEma
   await database.transaction(async (tx) => {
     await tx.delete(users).where(and(isNull(users.emailVerifiedAt), lte(users.createdAt, registeredBefore), notExists(liveLinkOfAddress)));
     await tx.delete(rateLimits).where(lt(rateLimits.expiresAt, now.getTime()));
-    await tx.delete(revokedTokens).where(lt(revokedTokens.expiresAt, now));
+    // On the database's clock, and a day after the token's own expiry: a host clock stepped ahead (even
+    // across a restart) must not delete a revocation while its token can be accepted again once corrected.
+    await tx.delete(revokedTokens).where(lt(revokedTokens.expiresAt, databaseTime(database.kind, -DAY_MS)));
     await tx
       .delete(emailTokens)
       .where(or(lt(emailTokens.expiresAt, weekAgo), and(isNotNull(emailTokens.usedAt), lt(emailTokens.usedAt, weekAgo))));

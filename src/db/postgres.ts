@@ -14,6 +14,20 @@ export const DEFAULT_POOL: DatabasePool = { size: 10, connectTimeoutMs: 5000, ac
  * a restarted database stayed unused for up to that long. */
 const reconnectDelaySeconds = (retries: number) => Math.min(0.1 * Math.max(1, retries), 0.5);
 
+/**
+ * PostgreSQL aborted the transaction to break a deadlock (40P01) or a serialization conflict (40001):
+ * it did nothing, and running it again is the documented answer. At most this many runs in all.
+ */
+const CONFLICT_RUNS = 3;
+const CONFLICT_CODES = new Set(["40P01", "40001"]);
+
+function isConflict(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    if (CONFLICT_CODES.has(String((current as { code?: unknown }).code))) return true;
+  }
+  return false;
+}
+
 /** True when the URL asks for TLS: postgres.js then wraps the socket itself, and the watchdog stays out. */
 function wantsTls(url: string): boolean {
   const params = new URL(url).searchParams;
@@ -21,6 +35,11 @@ function wantsTls(url: string): boolean {
   return mode !== null && mode !== "disable" && mode !== "false";
 }
 
+// postgres.js 3.4.9 is patched (patches/postgres@3.4.9.patch, upstream issues #1066, #1154, #1208, #1216;
+// fixes after PRs #1209 and #1215): a connection cut under a transaction made a deferred write to the closed
+// socket throw outside any promise (the process died), and the transaction's later statements, its COMMIT
+// included, ran on the reconnected session outside any transaction. A guard here could not reach either:
+// both happen inside the driver, after the promise we hold has already rejected.
 function clientOptions(pool: DatabasePool): postgres.Options<Record<string, never>> {
   return {
     max: pool.size,
@@ -143,7 +162,18 @@ export function openPostgres(
     kind: "postgres",
     db,
     tables: postgresTables,
-    transaction: (work) => db.transaction((tx) => work(tx)),
+    // The one place transactions run: every caller's work touches only the database, so a rerun is safe.
+    transaction: async (work) => {
+      for (let run = 1; ; run++) {
+        try {
+          return await db.transaction((tx) => work(tx));
+        } catch (error) {
+          if (run >= CONFLICT_RUNS || !isConflict(error)) throw error;
+          // Apart by a random few milliseconds, so the two sides of a deadlock do not meet again.
+          await Bun.sleep(run * (5 + Math.random() * 20));
+        }
+      }
+    },
     statement: (work) => work(db),
     bookkeeping: (work) => work(db),
     withMigrationLock: async <T>(work: (exec: RawExec) => Promise<T>) => {

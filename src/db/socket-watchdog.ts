@@ -1,4 +1,4 @@
-import { connect, type Socket } from "node:net";
+import { Socket } from "node:net";
 import { DatabaseUnavailableError } from "./errors";
 
 const SYNC = 0x53; // 'S': ends an extended-protocol batch
@@ -78,21 +78,29 @@ export class SocketWatchdog {
 
   /** postgres.js's `socket` option: opens the TCP (or Unix) connection and watches it. */
   open(target: { host: string; port: number } | { path: string }): Socket {
-    const socket = connect(target as { host: string; port: number });
+    const socket = new Socket();
     // postgres.js names the server in its errors from these ("CONNECT_TIMEOUT 127.0.0.1:5432").
     Object.assign(socket, "path" in target ? { host: target.path } : { host: target.host, port: target.port });
     const entry: Watched = { socket, awaiting: 0, unanswered: false, lastProgress: performance.now() };
     const sent = new MessageCounter(true, (type) => type === SYNC || type === QUERY);
     const received = new MessageCounter(false, (type) => type === READY_FOR_QUERY);
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (chunk instanceof Uint8Array) {
-        if (entry.awaiting === 0 && !entry.unanswered) entry.lastProgress = performance.now();
-        entry.awaiting += sent.feed(chunk);
-        entry.unanswered = true;
-      }
-      return write(chunk, ...rest);
-    }) as Socket["write"];
+    // Connected a turn later: postgres.js attaches its 'error' and 'close' listeners a microtask after
+    // this returns, and a connection that fails at once (EMFILE when out of file descriptors, which Bun
+    // reports as ECONNREFUSED) emitted its error before them, unhandled: the process ended with exit 1.
+    // postgres.js's first write (the start-up message) is deferred to a later turn still.
+    setImmediate(() => {
+      socket.connect(target as { host: string; port: number });
+      // After connect(): Bun's connect() puts its own `write` on the socket.
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+        if (chunk instanceof Uint8Array) {
+          if (entry.awaiting === 0 && !entry.unanswered) entry.lastProgress = performance.now();
+          entry.awaiting += sent.feed(chunk);
+          entry.unanswered = true;
+        }
+        return write(chunk, ...rest);
+      }) as Socket["write"];
+    });
     // The server never speaks first, so this listener cannot take data from under postgres.js's own.
     socket.on("data", (chunk: Uint8Array) => {
       entry.lastProgress = performance.now();

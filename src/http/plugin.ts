@@ -1,6 +1,6 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "pino";
-import { describeError, isDatabaseUnavailable } from "../db/errors";
+import { isDatabaseUnavailable, unavailableLog } from "../db/errors";
 import { type RequestLine, requestLineWriter } from "../logger";
 import type { ErrorReporter } from "../observability/error-reporting";
 import { fieldMessage } from "./body-shape";
@@ -135,6 +135,7 @@ export function httpPlugin(options: {
 }) {
   const errorMappers = options.errorMappers ?? [];
   const writeRequestLine = requestLineWriter(options.logger);
+  const logUnavailable = unavailableLog(options.logger, "database unavailable: answered 503");
   return new Elysia({ name: "http" })
     .onRequest(({ request, set }) => {
       // Before any other hook may answer (CORS preflight): a keep-alive client or proxy reconnects elsewhere.
@@ -161,7 +162,7 @@ export function httpPlugin(options: {
       const reqId = requestInfo(request)?.id;
       // The database is down, hanging or exhausted: the client may retry; not a bug to report.
       if (isDatabaseUnavailable(error)) {
-        options.logger.warn({ reqId, reason: describeError(error) }, "database unavailable: answered 503");
+        logUnavailable(error, { reqId });
         const unavailable = serviceUnavailable();
         Object.assign(set.headers, unavailable.headers);
         set.status = 503;

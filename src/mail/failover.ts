@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { MailTransport } from "./types";
+import { type MailTransport, PermanentMailError } from "./types";
 
 /** After the primary failed, it is skipped for this long (each email then goes to the fallback at once). */
 const PRIMARY_PAUSE_MS = 60_000;
@@ -16,24 +16,30 @@ export function failoverTransport(primary: MailTransport, fallback: MailTranspor
   let primaryPausedUntil = 0;
   return {
     name: "smtp",
-    send: async (message) => {
-      const order = Date.now() < primaryPausedUntil ? [fallback, primary] : [primary, fallback];
+    send: async (message, options) => {
+      // A pause measured on the monotonic clock: a step of the host's clock neither ends nor prolongs it.
+      const order = performance.now() < primaryPausedUntil ? [fallback, primary] : [primary, fallback];
       const reasons: string[] = [];
+      let permanent = true;
       for (const transport of order) {
+        if (options?.signal?.aborted) break;
         try {
-          const outcome = await transport.send(message);
+          const outcome = await transport.send(message, options);
           if (transport === primary) primaryPausedUntil = 0;
           return outcome;
         } catch (error) {
           const reason = error instanceof Error ? error.message : String(error);
           reasons.push(reason);
+          permanent &&= error instanceof PermanentMailError;
           if (transport === primary) {
-            primaryPausedUntil = Date.now() + PRIMARY_PAUSE_MS;
+            primaryPausedUntil = performance.now() + PRIMARY_PAUSE_MS;
             logger.warn({ kind: message.kind, reason }, "primary SMTP provider failed: using the fallback provider");
           }
         }
       }
-      throw new Error(`every SMTP provider failed: ${reasons.join("; ")}`);
+      // Final only when every provider refused the message itself.
+      const reason = `every SMTP provider failed: ${reasons.join("; ")}`;
+      throw permanent && reasons.length === order.length ? new PermanentMailError(reason) : new Error(reason);
     },
     close: async () => {
       await Promise.all([primary.close?.(), fallback.close?.()]);

@@ -3,15 +3,19 @@ import type { Transporter } from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
 import type { Logger } from "pino";
 import type { Config } from "../config/config";
-import type { MailTransport } from "./types";
+import { type MailTransport, PermanentMailError } from "./types";
+
+/** Connections kept open to the mail server: one per send the outbox has in flight. */
+export const SMTP_CONNECTIONS = 4;
 
 /**
  * Sends through an SMTP server given as `smtp://[user:pass@]host[:port]` (STARTTLS whenever the server
  * offers it, port 587 by default) or `smtps://…` (implicit TLS, port 465 by default). Certificates are
  * verified, against the system's CAs plus SMTP_CA_FILE's; SMTP_TLS=required refuses to send in clear
- * when an smtp:// server offers no STARTTLS. One connection per message: the outbox sends few emails and does its own retrying, so a
- * pool (with its own hidden requeueing) would only add state. Timeouts make a hung server fail the
- * attempt instead of blocking the outbox worker.
+ * when an smtp:// server offers no STARTTLS. A pool of connections, reused from message to message (a
+ * lecture hall registering at once is 150 emails, and a new connection each meant a TLS handshake and
+ * a login each), with nodemailer's own requeueing off: the outbox does the retrying, with its lease and its
+ * bookkeeping. Timeouts make a hung server fail the attempt instead of blocking the outbox worker.
  */
 export function smtpTransport(
   config: Pick<Config["mail"], "smtpUrl" | "from" | "tls" | "caCertificates" | "ehloName">,
@@ -30,6 +34,9 @@ export function smtpTransport(
   const connect = () =>
     (transporter ??= import("nodemailer").then(({ default: nodemailer }) =>
       nodemailer.createTransport({
+        pool: true,
+        maxConnections: SMTP_CONNECTIONS,
+        maxRequeues: 0,
         host,
         port,
         secure,
@@ -52,7 +59,7 @@ export function smtpTransport(
 
   return {
     name: "smtp",
-    send: async (message) => {
+    send: async (message, options) => {
       try {
         const info = await (await connect()).sendMail({
           from: message.from || config.from,
@@ -60,12 +67,17 @@ export function smtpTransport(
           subject: message.subject,
           text: message.text,
           html: message.html,
+          // nodemailer 10 takes it (the pool closes the connection delivering the message); its types lag.
+          ...({ signal: options?.signal } as object),
         });
         if (info.rejected.length > 0) throw new Error(`recipient rejected by the SMTP server: ${info.response}`);
         return { via: `${role} ${host}:${port}` };
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new Error(`SMTP ${host}:${port}: ${scrub(reason)}`);
+        const reason = `SMTP ${host}:${port}: ${scrub(error instanceof Error ? error.message : String(error))}`;
+        // Only a 5xx about this message (its envelope or content) is final; a refused login (535) is a
+        // configuration the operator fixes, and the emails must still be there when they do.
+        const { permanent, code } = error as { permanent?: unknown; code?: unknown };
+        throw permanent === true && (code === "EENVELOPE" || code === "EMESSAGE") ? new PermanentMailError(reason) : new Error(reason);
       }
     },
     close: async () => (await transporter)?.close(),

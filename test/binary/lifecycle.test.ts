@@ -6,6 +6,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { compiledBinary, freePort, serviceTracker, waitFor } from "../support/binary";
 import { freshDatabaseConfig, TEST_DIALECT } from "../support/database";
+import { SmtpSink } from "../support/smtp-sink";
 
 // Explicit timeouts: bun applies the preload's setDefaultTimeout only to the first test file it runs.
 const BUILD_TIMEOUT_MS = 180_000;
@@ -191,6 +192,47 @@ describe(`binary lifecycle (${TEST_DIALECT})`, () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  test("SIGTERM with 20 emails queued and a mail server taking 2 s a message: exit 0 within 15 s, and after a restart each email arrives once", async () => {
+    const sink = await SmtpSink.start({ delayMs: 2000 });
+    try {
+      // The production drain (5 s) before the stop, as systemd's TimeoutStopSec=25 sees it.
+      const env = await production({
+        SHUTDOWN_DRAIN: "5s",
+        MAIL_TRANSPORT: "smtp",
+        SMTP_URL: sink.url,
+        RATE_LIMIT_REGISTER_CLIENT: "100/1h",
+      });
+      expect(run(["migrate"], env).code).toBe(0);
+      const recipients = Array.from({ length: 20 }, (_, i) => `queued.${i}@mit.edu`);
+      const first = await start(env);
+      const registered = await Promise.all(
+        recipients.map(async (email, i) => {
+          const response = await fetch(`${first.base}/api/auth/register`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ email, username: `queued_${i}`, password: "TestPass123", firstName: "Q" }),
+          });
+          return response.status;
+        }),
+      );
+      expect(registered).toEqual(recipients.map(() => 201));
+      const signalled = performance.now();
+      first.service.kill("SIGTERM");
+      expect(await first.service.exited).toBe(0);
+      expect(performance.now() - signalled).toBeLessThan(15_000);
+      expect(sink.received.length).toBeLessThan(recipients.length); // some were still waiting
+
+      const second = await start(env);
+      await waitFor(async () => sink.received.length >= recipients.length, 40_000);
+      await Bun.sleep(1000); // more rounds: nothing else goes out
+      second.service.kill("SIGTERM");
+      expect(await second.service.exited).toBe(0);
+      expect([...sink.counts()].sort()).toEqual(recipients.map((to) => [to, 1] as [string, number]).sort());
+    } finally {
+      await sink.stop();
+    }
+  }, 90_000);
 
   test(
     "check and migrate status create nothing: no SQLite file or directory, no table",

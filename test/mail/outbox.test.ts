@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { createLogger } from "../../src/logger";
-import { retryDelayMs } from "../../src/mail/outbox";
+import { retryDelayMs } from "../../src/mail/outbox-worker";
 import { createTestApp } from "../support/app";
 
 const HOUR = 3600_000;

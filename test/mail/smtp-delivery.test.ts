@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { createApp } from "../../src/app";
 import { createLogger } from "../../src/logger";
-import { retryDelayMs } from "../../src/mail/outbox";
+import { retryDelayMs } from "../../src/mail/outbox-worker";
 import { createTestApp, PASSWORD, TEST_HASHER } from "../support/app";
 
 // Production mail as it really is: a private CA, STARTTLS required, a provider that fails over.
@@ -68,7 +68,11 @@ interface Received {
 }
 
 const servers = new Set<SMTPServer>();
+/** The apps' outboxes: stopped first, so that their pooled SMTP connections close before the servers. */
+const outboxes = new Set<{ stop(): Promise<void> }>();
 afterEach(async () => {
+  for (const outbox of outboxes) await outbox.stop();
+  outboxes.clear();
   for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
   servers.clear();
 });
@@ -117,6 +121,7 @@ async function smtpApp(env: Record<string, string>) {
     { write: (chunk: string) => void logLines.push(...chunk.split("\n").filter(Boolean)) },
   );
   const built = createApp({ config: base.config, database: base.database, logger, clock: base.clock, hasher: TEST_HASHER });
+  outboxes.add(built.outbox);
   const register = async (email: string) => {
     const response = await built.app.handle(
       new Request("http://localhost/api/auth/register", {

@@ -11,7 +11,7 @@ import { type Database, openDatabase } from "../../src/db/database";
 import { applyMigrations } from "../../src/db/migrate";
 import { argon2idHasher } from "../../src/hashing/password-hasher";
 import { createLogger } from "../../src/logger";
-import { retryDelayMs } from "../../src/mail/outbox";
+import { retryDelayMs } from "../../src/mail/outbox-worker";
 import { createTestApp, PASSWORD } from "../support/app";
 import { freshDatabaseConfig, TEST_DIALECT } from "../support/database";
 
@@ -42,7 +42,11 @@ interface TestSmtpServerOptions {
 }
 
 const servers = new Set<SMTPServer>();
+/** The apps' outboxes: stopped first, so that their pooled SMTP connections close before the servers. */
+const outboxes = new Set<{ stop(): Promise<void> }>();
 afterEach(async () => {
+  for (const outbox of outboxes) await outbox.stop();
+  outboxes.clear();
   for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
   servers.clear();
 });
@@ -130,6 +134,7 @@ async function smtpApp(smtpUrl: string, options: { database?: Database; clock?: 
     hasher,
     outboxPollIntervalMs: options.pollIntervalMs,
   });
+  outboxes.add(built.outbox);
 
   async function call(method: string, path: string, body?: unknown) {
     const response = await built.app.handle(
