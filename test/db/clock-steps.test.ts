@@ -91,7 +91,7 @@ describe(`the host's clock stepped (${TEST_DIALECT})`, () => {
     ).toBe(201);
     const mail = await first.waitForLine((entry) => (entry.email as { to?: string } | undefined)?.to === email);
     const token = new URL(String((mail.email as { link: string }).link)).searchParams.get("token");
-    expect((await first.call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(200);
+    expect((await first.call("POST", "/api/auth/verify-email", { body: { token, password: PASSWORD } })).status).toBe(200);
     const login = await first.call("POST", "/api/auth/login", { body: { email, password: PASSWORD } });
     expect(login.status).toBe(200);
     const jwt = login.json.token as string;

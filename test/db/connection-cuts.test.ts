@@ -42,7 +42,9 @@ if (TEST_DIALECT === "postgres") {
         proxy.slowMs = 150;
         await proxy.set("slow");
         const answers = Array.from({ length: IN_FLIGHT }, () =>
-          service.call("POST", "/api/auth/verify-email", { body: { token: crypto.randomUUID().replace(/-/g, "").repeat(2) } }),
+          service.call("POST", "/api/auth/verify-email", {
+            body: { token: crypto.randomUUID().replace(/-/g, "").repeat(2), password: "TestPass123" },
+          }),
         );
         await Bun.sleep(450); // past BEGIN: the statements of the transactions are on the wire
         proxy.restart();

@@ -41,7 +41,7 @@ describe(`a low open-files limit (${TEST_DIALECT})`, () => {
             fetch(`http://127.0.0.1:${service.port}/api/auth/verify-email`, {
               method: "POST",
               headers: { "content-type": "application/json" },
-              body: JSON.stringify({ token: crypto.randomUUID().replace(/-/g, "").repeat(2) }),
+              body: JSON.stringify({ token: crypto.randomUUID().replace(/-/g, "").repeat(2), password: "TestPass123" }),
               signal: AbortSignal.timeout(3000),
             })
               .then((answer) => answer.status)
