@@ -179,7 +179,7 @@ stage canary-10; sleep "$STAGE_SECONDS"; gate canary-10 "classmatefinder-backend
 stage switch-50
 step "canary at 50 %" canary-50
 stage canary-50; sleep "$STAGE_SECONDS"; gate canary-50 "classmatefinder-backend-canary@*" "$BOTH"
-# A config change during the canary (README: install.sh restart): every instance, the canary's too.
+# A config change during the canary (docs/operations.md, Install: install.sh restart): every instance, the canary's too.
 stage restart-50
 inside bash -c 'cd /root/new && p=$(systemctl show -p MainPID --value classmatefinder-backend-canary@5002) && systemd/install.sh restart &&
   [ "$(systemctl show -p MainPID --value classmatefinder-backend-canary@5002)" != "$p" ]' >>"$LOG" 2>&1 \

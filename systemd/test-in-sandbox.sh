@@ -133,7 +133,7 @@ st="$(prop ExecMainStatus)/$(prop NRestarts)/$(prop ActiveState)"
 check "journal names JWT_SECRET" sh_in "journalctl -u $U --no-pager | grep -q JWT_SECRET"
 check "the fatal line is in the journal as JSON too" sh_in \
   "journalctl -u $U --no-pager -o cat | grep '^{' | grep '\"level\":\"fatal\"' | grep -q JWT_SECRET"
-check "the README's recipe reads real journald output: jq -R 'fromjson? | ...'" sh_in \
+check "docs/monitoring.md's recipe reads real journald output: jq -R 'fromjson? | ...'" sh_in \
   "journalctl -u $U --no-pager -o cat | jq -R -r 'fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"
 check "... and with journald's JSON: -o json | jq '.MESSAGE | fromjson?'" sh_in \
   "journalctl -u $U --no-pager -o json | jq -r '.MESSAGE | fromjson? | select(.level == \"fatal\") | .variable' | grep -q JWT_SECRET"

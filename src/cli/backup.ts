@@ -16,7 +16,7 @@ const fail = (line: string) => {
 /**
  * `backup PATH`. SQLite: an online, consistent copy (VACUUM INTO, a snapshot of one read transaction)
  * while the service keeps running, read-only (it changes nothing, also when run as root), checked with
- * `PRAGMA integrity_check`. PostgreSQL: `pg_dump --format=custom`, the procedure the README documents.
+ * `PRAGMA integrity_check`. PostgreSQL: `pg_dump --format=custom`, the procedure docs/operations.md documents.
  */
 export async function backupCommand(config: Config, target: string | undefined): Promise<number> {
   if (!target) return fail("usage: backup PATH (a new file)");
@@ -74,7 +74,7 @@ async function serverUrl(url: string): Promise<{ url: string; note?: string }> {
 /** pg_dump with the password in its environment, not on its command line (visible in `ps`). */
 async function pgDump(url: string, target: string): Promise<number> {
   if (!Bun.which("pg_dump")) {
-    return fail("pg_dump is not installed (Debian: apt-get install postgresql-client); see the README's Backups section");
+    return fail("pg_dump is not installed (Debian: apt-get install postgresql-client); see docs/operations.md, Backups and restore");
   }
   let direct: Awaited<ReturnType<typeof serverUrl>>;
   try {

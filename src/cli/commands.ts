@@ -47,7 +47,7 @@ ${USERS_USAGE}
   --version         print the version and the commit it was built from
   --help            print this help
 
-Configuration comes from environment variables (see README.md), e.g. DATABASE_URL, JWT_SECRET, PORT.`;
+Configuration comes from environment variables (see docs/configuration.md), e.g. DATABASE_URL, JWT_SECRET, PORT.`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Config, ConfigError, type JwtConfig } from "./config";
 import { parseDurationSeconds } from "./duration";
 
-// The secrets of the configuration: JWT_SECRET, JWT_PREVIOUS_SECRETS, DATA_SECRET (see README,
+// The secrets of the configuration: JWT_SECRET, JWT_PREVIOUS_SECRETS, DATA_SECRET (see docs/operations.md,
 // "Rotating secrets"). Their values never appear in an error message.
 const JWT_SECRET_PLACEHOLDERS = new Set([
   "<generate-secure-secret>",
@@ -56,7 +56,7 @@ export function parseDataSecret(value: string | undefined, jwt: JwtConfig, produ
   if (production && jwt.previousSecrets.length > 0) {
     throw new ConfigError(
       "DATA_SECRET",
-      "is required when JWT_PREVIOUS_SECRETS is set: set it to the JWT_SECRET in use before the rotation (see README, rotating secrets)",
+      "is required when JWT_PREVIOUS_SECRETS is set: set it to the JWT_SECRET in use before the rotation (see docs/operations.md, Rotating secrets)",
     );
   }
   return { secret: jwt.secret, fromJwtSecret: true };

@@ -3,9 +3,9 @@ import { createHmac } from "node:crypto";
 import { createTestApp, type TestApp } from "../support/app";
 import { openTestDatabase } from "../support/database";
 
-// The README's rotation procedure, end to end on one database: release A signs with OLD; the rotated
-// instance signs with NEW and still accepts OLD's tokens until they expire; the audit emailHash and the
-// queued (sealed) emails carry over because DATA_SECRET stays.
+// The rotation procedure of docs/operations.md (Rotating secrets), end to end on one database: release A
+// signs with OLD; the rotated instance signs with NEW and still accepts OLD's tokens until they expire;
+// the audit emailHash and the queued (sealed) emails carry over because DATA_SECRET stays.
 const OLD = "old-signing-secret-0123456789-abcdefghij";
 const NEW = "new-signing-secret-9876543210-zyxwvutsrq";
 const HOUR = 3600_000;
