@@ -440,7 +440,9 @@ async function measureHashRates(settings: Settings): Promise<HashRates> {
     String(COMPARISON_ROUNDS),
     String(COMPARISON_HASHES),
   ];
-  const comparison = JSON.parse(await run(onCpu(SERVER_CPU, [...command, ...sets]))) as HashComparison;
+  // The comparison measures every implementation, whatever NAPI_RS_NATIVE_LIBRARY_PATH makes the service use.
+  const { NAPI_RS_NATIVE_LIBRARY_PATH: _, ...env } = process.env;
+  const comparison = JSON.parse(await run(onCpu(SERVER_CPU, [...command, ...sets]), env as Record<string, string>)) as HashComparison;
   const fromEnv = process.env.PASSWORD_HASH_MEMORY_KIB !== undefined || process.env.PASSWORD_HASH_TIME_COST !== undefined;
   return { comparison, service: ARGON2ID_IMPLEMENTATION.name, configuredFromEnv: fromEnv };
 }

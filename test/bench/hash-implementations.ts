@@ -17,7 +17,7 @@
  * (default parameter sets: 19456,2 47104,2 65536,3; `hashes` is for the first, scaled by m × t for the
  * others). Prints one JSON object (HashComparison).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hash as nativeHash, verify as nativeVerify } from "@node-rs/argon2";
 import { argon2id as wasmHash, argon2Verify as wasmVerify } from "hash-wasm";
@@ -43,6 +43,8 @@ export interface ImplementationResult {
   perSecond: number;
   /** CPU time of the main thread per verification */
   mainThreadMs: number;
+  /** CPU time of the whole process (every thread) per verification: what a core spends on one, whatever else runs on it */
+  cpuMs: number;
 }
 
 export interface HashComparison {
@@ -112,11 +114,17 @@ function implementations(): { available: Implementation[]; unavailable: HashComp
   return { available, unavailable };
 }
 
-/** CPU time of this process's main thread so far, in ms. */
-function mainThreadCpuMs(): number {
-  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, "utf8");
-  return Number(stat.split(" ")[0]) / 1e6;
-}
+/** CPU time of one thread of this process so far, in ms (the scheduler's count). */
+const threadCpuMs = (tid: string | number) => {
+  try {
+    return Number(readFileSync(`/proc/${process.pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return 0; // a thread that ended meanwhile
+  }
+};
+const mainThreadCpuMs = () => threadCpuMs(process.pid);
+/** CPU time of all this process's threads so far, in ms: the hashing threads' included. */
+const processCpuMs = () => readdirSync(`/proc/${process.pid}/task`).reduce((sum, tid) => sum + threadCpuMs(tid), 0);
 
 const medianOf = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -154,17 +162,20 @@ export async function compareImplementations(sets: Params[], rounds: number, has
     }
     const times = new Map<Implementation, number[]>(available.map((implementation) => [implementation, []]));
     const mainThread = new Map<Implementation, number>(available.map((implementation) => [implementation, 0]));
+    const allThreads = new Map<Implementation, number>(available.map((implementation) => [implementation, 0]));
     for (let round = 0; round < rounds; round += 1) {
       const order = available.map((_, index) => available[(index + round) % available.length] as Implementation);
       for (const implementation of order) {
         const hash = own.get(implementation) as string;
         const cpuBefore = mainThreadCpuMs();
+        const processBefore = processCpuMs();
         for (let n = 0; n < perRound; n += 1) {
           const start = performance.now();
           if (!(await implementation.verify(hash))) throw new Error(`${implementation.name}: verification failed`);
           times.get(implementation)?.push(performance.now() - start);
         }
         mainThread.set(implementation, (mainThread.get(implementation) ?? 0) + mainThreadCpuMs() - cpuBefore);
+        allThreads.set(implementation, (allThreads.get(implementation) ?? 0) + processCpuMs() - processBefore);
       }
     }
     comparison.sets.push({
@@ -178,6 +189,7 @@ export async function compareImplementations(sets: Params[], rounds: number, has
           medianMs,
           perSecond: 1000 / medianMs,
           mainThreadMs: (mainThread.get(implementation) ?? 0) / (rounds * perRound),
+          cpuMs: (allThreads.get(implementation) ?? 0) / (rounds * perRound),
         };
       }),
     });
