@@ -137,7 +137,7 @@ function logHashingImplementation(logger: Logger, params: { memoryKib: number; t
   } else {
     logger.warn(
       { implementation: ARGON2ID_IMPLEMENTATION.name, reason: ARGON2ID_IMPLEMENTATION.reason, ...parameters },
-      "password hashing: the native argon2id (@node-rs/argon2) does not load on this platform; Bun.password hashes instead, about 3 × slower",
+      "password hashing: the native argon2id (@node-rs/argon2) does not load on this platform; Bun.password hashes instead, 2–3.5 × slower",
     );
   }
 }

@@ -37,7 +37,7 @@ export function argon2idParams(hash: string): PasswordHashParams | null {
 type NativeArgon2 = Pick<typeof import("@node-rs/argon2"), "hash" | "verify">;
 
 /**
- * The argon2id implementation this process hashes with: `@node-rs/argon2` (Rust, about 3 × Bun.password's
+ * The argon2id implementation this process hashes with: `@node-rs/argon2` (Rust, 2–3.5 × Bun.password's
  * rate at the same parameters), or Bun.password where its prebuilt addon does not load (a platform it
  * has none for); `reason` says why. Loaded once; `bun build --compile` embeds the addon of the build host.
  */
