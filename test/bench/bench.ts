@@ -16,9 +16,10 @@
  *     `migrate`, `serve` in production mode (request logs written to a file, rate limits raised),
  *     20 verified accounts, then the scenarios with wrk -t1 -c50 (test/bench/lua/*.lua): /health,
  *     /api/auth/me, login (with the service's main-thread CPU time per successful login), a mixed
- *     workload, registration, and a login flood with /health measured beside it; then the overload scenarios of test/bench/overload.ts (lecture-hall burst, campus
- *     peak, flood from one address; open-loop, client addresses in X-Forwarded-For), each against the
- *     isolated hash rate measured right before it;
+ *     workload, registration, and a login flood with /health measured beside it; then the overload
+ *     scenarios of test/bench/overload.ts (lecture-hall burst, campus peak, flood from one address;
+ *     open-loop, client addresses in X-Forwarded-For), each against the isolated hash rate of the
+ *     service's hasher measured right before it;
  *  6. the floor: a bare Bun.serve (test/bench/floor.ts) answering JSON, SELECT 1 on PostgreSQL and on
  *     SQLite, pinned and loaded the same way, so the service is reported as a ratio of it;
  *  7. repeats 5–6 BENCH_RUNS times (medians, min–max), prints markdown and writes it into BENCHMARKS.md
@@ -28,8 +29,10 @@
  * BENCH_DATABASES ("sqlite,postgres"), BENCH_OVERLOAD_DURATION (30s, campus peak and flood each), BENCH_SKIP_BUILD=1, BENCH_KEEP_TEMP=1 (keep the
  * service logs and SQLite files in the temporary directory), BENCH_POSTGRES_URL
  * (postgres://root@127.0.0.1:5432/test, where the bench database is created), PASSWORD_HASH_* (passed
- * to the service), NAPI_RS_NATIVE_LIBRARY_PATH (passed to the service and the hash-rate measurements:
- * a path with nothing there makes them hash with the Bun.password fallback, for a before/after), BENCH_ARGON2_MODULE. Quick check: BENCH_RUNS=1 BENCH_DURATION=3s bun run bench. Needs wrk (installed
+ * to the service), NAPI_RS_NATIVE_LIBRARY_PATH (passed to the service and the adjacent hash-rate
+ * measurements: a path with nothing there makes them hash with the Bun.password fallback, for a
+ * before/after), BENCH_ARGON2_MODULE (see hash-implementations.ts). Quick check: BENCH_RUNS=1
+ * BENCH_DURATION=3s bun run bench. Needs wrk (installed
  * with apt-get when missing and running as root), psql for PostgreSQL, and taskset for pinning.
  */
 import { Database } from "bun:sqlite";
