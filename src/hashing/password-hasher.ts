@@ -33,14 +33,71 @@ export function argon2idParams(hash: string): PasswordHashParams | null {
   return match ? { memoryKib: Number(match[1]), timeCost: Number(match[2]) } : null;
 }
 
+/** The `@node-rs/argon2` functions used here (argon2id, version 19, p = 1 and a 32-byte digest are its defaults). */
+type NativeArgon2 = Pick<typeof import("@node-rs/argon2"), "hash" | "verify">;
+
+/**
+ * The argon2id implementation this process hashes with: `@node-rs/argon2` (Rust, 2–3.5 × Bun.password's
+ * rate at the same parameters), or Bun.password where its prebuilt addon does not load (a platform it
+ * has none for); `reason` says why. Loaded once; `bun build --compile` embeds the addon of the build host.
+ */
+export const ARGON2ID_IMPLEMENTATION: { name: "@node-rs/argon2"; native: NativeArgon2 } | { name: "Bun.password"; reason: string } =
+  (() => {
+    try {
+      return { name: "@node-rs/argon2", native: require("@node-rs/argon2") as NativeArgon2 };
+    } catch (error) {
+      return { name: "Bun.password", reason: loadFailure(error) };
+    }
+  })();
+
+/**
+ * The loader's first sentence and its first attempt's error (the deepest of its chain of causes: each
+ * later attempt wraps the earlier ones), which is what a sysadmin can act on.
+ */
+function loadFailure(error: unknown): string {
+  const sentence = (e: unknown) => (e instanceof Error ? e.message : String(e)).split(/\.\s|\n/)[0];
+  let first = error;
+  while (first instanceof Error && first.cause instanceof Error) first = first.cause;
+  return first === error ? `${sentence(error)}` : `${sentence(error)}: ${sentence(first)}`;
+}
+
+/** The service's hasher: argon2id with these parameters on the fastest implementation that loads here. */
 export function argon2idHasher(params: PasswordHashParams = OWASP_MINIMUM): PasswordHasher {
+  return "native" in ARGON2ID_IMPLEMENTATION ? nativeArgon2idHasher(params, ARGON2ID_IMPLEMENTATION.native) : bunArgon2idHasher(params);
+}
+
+/**
+ * argon2id on `@node-rs/argon2`: the work runs on the runtime's thread pool (N-API async work), never on
+ * the main thread. Its PHC strings are byte for byte Bun.password's for the same salt, so each verifies
+ * the other's hashes.
+ */
+export function nativeArgon2idHasher(params: PasswordHashParams, native: NativeArgon2): PasswordHasher {
+  const options = (own: PasswordHashParams) => ({ memoryCost: own.memoryKib, timeCost: own.timeCost, parallelism: 1 });
+  return {
+    ...sharedParts(params),
+    hash: (password) => native.hash(password, options(params)),
+    hashWithSalt: (password, salt, given = params) => native.hash(password, { ...options(given), salt }),
+    // An empty string is no hash (Bun.password says false; the addon would throw).
+    verify: async (password, hash) => hash !== "" && native.verify(hash, password),
+  };
+}
+
+/** argon2id on Bun.password (its own thread pool): the fallback, and the reference the native one is measured against. */
+export function bunArgon2idHasher(params: PasswordHashParams = OWASP_MINIMUM): PasswordHasher {
   const options = { algorithm: "argon2id", memoryCost: params.memoryKib, timeCost: params.timeCost } as const;
+  return {
+    ...sharedParts(params),
+    hash: (password) => Bun.password.hash(password, options),
+    verify: (password, hash) => Bun.password.verify(password, hash, "argon2id"),
+  };
+}
+
+/** What does not depend on the implementation: the unmatchable hash and the rehash rule. */
+function sharedParts(params: PasswordHashParams): Pick<PasswordHasher, "unmatchableHash" | "needsRehash"> {
   // A random salt and a random digest: no password derives that digest.
   const b64 = (bytes: number) => randomBytes(bytes).toString("base64").replace(/=+$/, "");
   return {
     unmatchableHash: `$argon2id$v=19$m=${params.memoryKib},t=${params.timeCost},p=1$${b64(16)}$${b64(32)}`,
-    hash: (password) => Bun.password.hash(password, options),
-    verify: (password, hash) => Bun.password.verify(password, hash, "argon2id"),
     needsRehash: (hash) => {
       const current = argon2idParams(hash);
       return current?.memoryKib !== params.memoryKib || current.timeCost !== params.timeCost;

@@ -8,15 +8,18 @@
  *     to CPU 1 (PostgreSQL's original affinity is restored at the end, also on error or Ctrl-C);
  *  3. measures the compiled binary: size, cold start to the first 200 of GET /health (median of 10),
  *     idle RSS 3 s after start;
- *  4. measures the isolated argon2id verification rate (test/bench/hash-rate.ts) with the configured
- *     parameters (PASSWORD_HASH_MEMORY_KIB ?? 19456, PASSWORD_HASH_TIME_COST ?? 2) and Bun's defaults;
+ *  4. measures the argon2id implementations side by side, interleaved in one process pinned to the
+ *     server's CPU (test/bench/hash-implementations.ts: Bun.password, @node-rs/argon2 (the service's),
+ *     hash-wasm, and node-argon2 when BENCH_ARGON2_MODULE points at a build of it) at the configured
+ *     parameters (PASSWORD_HASH_MEMORY_KIB ?? 19456, PASSWORD_HASH_TIME_COST ?? 2) and two stronger sets;
  *  5. per database (a SQLite file; a fresh PostgreSQL database cmf_bench_<pid>, dropped afterwards):
  *     `migrate`, `serve` in production mode (request logs written to a file, rate limits raised),
  *     20 verified accounts, then the scenarios with wrk -t1 -c50 (test/bench/lua/*.lua): /health,
- *     /api/auth/me, login, a mixed workload, registration, and a login flood with /health measured
- *     beside it; then the overload scenarios of test/bench/overload.ts (lecture-hall burst, campus
- *     peak, flood from one address; open-loop, client addresses in X-Forwarded-For), each against the
- *     isolated hash rate measured right before it;
+ *     /api/auth/me, login (with the service's main-thread CPU time per successful login), a mixed
+ *     workload, registration, and a login flood with /health measured beside it; then the overload
+ *     scenarios of test/bench/overload.ts (lecture-hall burst, campus peak, flood from one address;
+ *     open-loop, client addresses in X-Forwarded-For), each against the isolated hash rate of the
+ *     service's hasher measured right before it;
  *  6. the floor: a bare Bun.serve (test/bench/floor.ts) answering JSON, SELECT 1 on PostgreSQL and on
  *     SQLite, pinned and loaded the same way, so the service is reported as a ratio of it;
  *  7. repeats 5–6 BENCH_RUNS times (medians, min–max), prints markdown and writes it into BENCHMARKS.md
@@ -26,7 +29,10 @@
  * BENCH_DATABASES ("sqlite,postgres"), BENCH_OVERLOAD_DURATION (30s, campus peak and flood each), BENCH_SKIP_BUILD=1, BENCH_KEEP_TEMP=1 (keep the
  * service logs and SQLite files in the temporary directory), BENCH_POSTGRES_URL
  * (postgres://root@127.0.0.1:5432/test, where the bench database is created), PASSWORD_HASH_* (passed
- * to the service). Quick check: BENCH_RUNS=1 BENCH_DURATION=3s bun run bench. Needs wrk (installed
+ * to the service), NAPI_RS_NATIVE_LIBRARY_PATH (passed to the service and the adjacent hash-rate
+ * measurements: a path with nothing there makes them hash with the Bun.password fallback, for a
+ * before/after), BENCH_ARGON2_MODULE (see hash-implementations.ts). Quick check: BENCH_RUNS=1
+ * BENCH_DURATION=3s bun run bench. Needs wrk (installed
  * with apt-get when missing and running as root), psql for PostgreSQL, and taskset for pinning.
  */
 import { Database } from "bun:sqlite";
@@ -34,12 +40,15 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, 
 import { cpus, release, tmpdir, totalmem, type } from "node:os";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
+import { ARGON2ID_IMPLEMENTATION } from "../../src/hashing/password-hasher";
+import type { HashComparison } from "./hash-implementations";
 import { type LogSummary, summarizeLog } from "./lib/logs";
 import { ADMIN_URL, createDatabase, databaseUrl, dropDatabase, PostgresPinning, psql, serverVersion } from "./lib/postgres";
 import {
   CORES,
   freePort,
   LOAD_CPU,
+  mainThreadCpuMs,
   memoryBytes,
   onCpu,
   PINNED,
@@ -59,7 +68,7 @@ import {
   type BenchResults,
   type BinaryFigures,
   type DatabaseKind,
-  type HashRate,
+  type HashRates,
   renderMarkdown,
   replaceResults,
   type Samples,
@@ -78,9 +87,15 @@ const SEED_ACCOUNTS = 20;
 const PASSWORD = "Bench-Pass-2026!";
 const COLD_STARTS = 10;
 const IDLE_RSS_AFTER_MS = 3_000;
-const HASH_RATE_SECONDS = 5;
 const ADJACENT_HASH_RATE_SECONDS = 3;
-const BUN_DEFAULT_HASH = { memoryCostKiB: 65_536, timeCost: 2 };
+/** The side-by-side comparison: rounds, and verifications per round at the configured parameters. */
+const COMPARISON_ROUNDS = 3;
+const COMPARISON_HASHES = 40;
+/** Stronger parameter sets beside the configured one, both accepted by the service: what the headroom buys. */
+const STRONGER_HASHES = [
+  { memoryCostKiB: 47_104, timeCost: 2 },
+  { memoryCostKiB: 65_536, timeCost: 3 },
+];
 
 interface Settings {
   runs: number;
@@ -154,7 +169,10 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
   // Knobs a run may vary (e.g. DATABASE_PREPARED_STATEMENTS=false: the cost of unnamed statements on /me).
   const passedThrough = Object.entries(process.env).filter(
     (entry): entry is [string, string] =>
-      (entry[0].startsWith("PASSWORD_HASH_") || entry[0] === "DATABASE_PREPARED_STATEMENTS" || entry[0] === "DATABASE_POOL_SIZE") &&
+      (entry[0].startsWith("PASSWORD_HASH_") ||
+        entry[0] === "DATABASE_PREPARED_STATEMENTS" ||
+        entry[0] === "DATABASE_POOL_SIZE" ||
+        entry[0] === "NAPI_RS_NATIVE_LIBRARY_PATH") &&
       entry[1] !== undefined,
   );
   return {
@@ -312,6 +330,7 @@ async function runServiceScenarios(
   peaks: number[],
   servers: Server[],
   adjacentHashRates: { measure: () => Promise<number>; rates: number[] },
+  loginMainThreadMs: number[],
 ): Promise<void> {
   for (const scenario of SCENARIOS) {
     await settle(servers);
@@ -323,7 +342,12 @@ async function runServiceScenarios(
     }
     progress(`${service.database}: ${scenario.key}`);
     const url = `${service.server.baseUrl}${scenario.path}`;
-    record(samples, scenario.key, await runWrk({ url, script: scenario.script, args: scenario.args(service), duration }));
+    const cpuBefore = mainThreadCpuMs(service.server.pid);
+    const result = await runWrk({ url, script: scenario.script, args: scenario.args(service), duration });
+    record(samples, scenario.key, result);
+    // What a login costs the thread that answers every request (the hash itself runs on a pool thread).
+    if (scenario.key === "login")
+      loginMainThreadMs.push((mainThreadCpuMs(service.server.pid) - cpuBefore) / (result.requests - result.non2xx));
   }
   await settle(servers);
   progress(`${service.database}: login flood`);
@@ -403,27 +427,40 @@ async function measureBinary(dir: string): Promise<BinaryFigures> {
   return { sizeBytes: statSync(binaryIn(dir)).size, coldStartMs, idleRssBytes };
 }
 
-async function hashRate(label: string, memoryCostKiB: number, timeCost: number, seconds = HASH_RATE_SECONDS): Promise<HashRate> {
+/** The service's hasher, verifying one hash after another on the server's CPU for `seconds`: verifications/s. */
+async function hashRate(memoryCostKiB: number, timeCost: number, seconds: number): Promise<number> {
   const command = [process.execPath, join(import.meta.dir, "hash-rate.ts"), String(memoryCostKiB), String(timeCost), String(seconds)];
-  const output = JSON.parse(await run(onCpu(SERVER_CPU, command))) as { perSecond: number };
-  return { label, memoryCostKiB, timeCost, perSecond: output.perSecond };
+  return (JSON.parse(await run(onCpu(SERVER_CPU, command))) as { perSecond: number }).perSecond;
 }
 
-async function measureHashRates(settings: Settings): Promise<BenchResults["hashRates"]> {
-  progress("isolated hash rate");
+async function measureHashRates(settings: Settings): Promise<HashRates> {
+  progress("argon2id implementations side by side");
+  const configured = settings.hash;
+  const sets = [configured, ...STRONGER_HASHES].map((set) => `${set.memoryCostKiB},${set.timeCost}`);
+  const command = [
+    process.execPath,
+    join(import.meta.dir, "hash-implementations.ts"),
+    String(COMPARISON_ROUNDS),
+    String(COMPARISON_HASHES),
+  ];
+  // The comparison measures every implementation, whatever NAPI_RS_NATIVE_LIBRARY_PATH makes the service use.
+  const { NAPI_RS_NATIVE_LIBRARY_PATH: _, ...env } = process.env;
+  const comparison = JSON.parse(await run(onCpu(SERVER_CPU, [...command, ...sets]), env as Record<string, string>)) as HashComparison;
   const fromEnv = process.env.PASSWORD_HASH_MEMORY_KIB !== undefined || process.env.PASSWORD_HASH_TIME_COST !== undefined;
-  const { memoryCostKiB, timeCost } = settings.hash;
-  return {
-    configured: await hashRate(fromEnv ? "configured, from PASSWORD_HASH_*" : "configured: the service's default", memoryCostKiB, timeCost),
-    bunDefault: await hashRate("Bun's default", BUN_DEFAULT_HASH.memoryCostKiB, BUN_DEFAULT_HASH.timeCost),
-  };
+  return { comparison, service: ARGON2ID_IMPLEMENTATION.name, configuredFromEnv: fromEnv };
 }
 
 // ---- context ----
 
 function benchCommand(): string {
   const assignments = Object.entries(process.env)
-    .filter(([name]) => name.startsWith("BENCH_") || name.startsWith("PASSWORD_HASH_") || name.startsWith("DATABASE_P"))
+    .filter(
+      ([name]) =>
+        name.startsWith("BENCH_") ||
+        name.startsWith("PASSWORD_HASH_") ||
+        name.startsWith("DATABASE_P") ||
+        name === "NAPI_RS_NATIVE_LIBRARY_PATH",
+    )
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, value]) => `${name}=${value}`);
   return [...assignments, "bun run bench"].join(" ");
@@ -511,16 +548,22 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
   const serviceSamples = new Map(
     services.map((service) => [
       service,
-      { samples: {} as Samples, peaks: [] as number[], hashRates: [] as number[], overload: [] as OverloadRun[] },
+      {
+        samples: {} as Samples,
+        peaks: [] as number[],
+        hashRates: [] as number[],
+        loginMainThreadMs: [] as number[],
+        overload: [] as OverloadRun[],
+      },
     ]),
   );
-  const measureHashRate = async () =>
-    (await hashRate("adjacent", settings.hash.memoryCostKiB, settings.hash.timeCost, ADJACENT_HASH_RATE_SECONDS)).perSecond;
+  const measureHashRate = () => hashRate(settings.hash.memoryCostKiB, settings.hash.timeCost, ADJACENT_HASH_RATE_SECONDS);
   for (let runIndex = 1; runIndex <= settings.runs; runIndex += 1) {
     progress(`run ${runIndex} of ${settings.runs}`);
     await runFloor(floor, withPostgres, settings.duration, floorSamples, servers);
-    for (const [service, { samples, peaks, hashRates, overload }] of serviceSamples) {
-      await runServiceScenarios(service, settings.duration, samples, peaks, servers, { measure: measureHashRate, rates: hashRates });
+    for (const [service, { samples, peaks, hashRates, loginMainThreadMs, overload }] of serviceSamples) {
+      const adjacent = { measure: measureHashRate, rates: hashRates };
+      await runServiceScenarios(service, settings.duration, samples, peaks, servers, adjacent, loginMainThreadMs);
       overload.push(
         await runOverloadScenarios({
           baseUrl: service.server.baseUrl,
@@ -542,7 +585,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
 
   const results: ServiceResults[] = [];
   await settle(servers); // let abandoned requests finish: stopping must not fail them
-  for (const [service, { samples, peaks, hashRates, overload }] of serviceSamples) {
+  for (const [service, { samples, peaks, hashRates, loginMainThreadMs, overload }] of serviceSamples) {
     await stopServer(service.server);
     const log: LogSummary = await summarizeLog(service.server.stdoutPath, service.server.stderrPath);
     results.push({
@@ -551,6 +594,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
       samples,
       floodPeakRssBytes: peaks,
       adjacentHashRates: hashRates,
+      loginMainThreadMs,
       storedHashParameters: service.storedHashParameters,
       log,
       overload,

@@ -229,6 +229,62 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     ).toBe("refused");
   });
 
+  test("hashes passwords and logs in on a bare host: the native argon2id, said once at start; Bun.password where the addon does not load", async () => {
+    const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), HOST: "127.0.0.1", SHUTDOWN_DRAIN: "0" };
+    expect(run(["migrate"], env).code).toBe(0);
+    // The addon's loader (napi-rs) takes its path from this variable when set: a path with nothing there
+    // is a host whose platform has no prebuilt addon.
+    const noAddon = { NAPI_RS_NATIVE_LIBRARY_PATH: join(dir, "no-such-addon.node") };
+    const registered: string[] = [];
+    // Native, then the fallback, then native again on one database: each logs in every account so far,
+    // whichever implementation hashed its password.
+    for (const [extra, implementation] of [
+      [{}, "@node-rs/argon2"],
+      [noAddon, "Bun.password"],
+      [{}, "@node-rs/argon2"],
+    ] as const) {
+      const port = await freePort();
+      const logFile = join(dir, `hashing-${crypto.randomUUID()}.log`);
+      const service = Bun.spawn([binary, "serve"], {
+        cwd: dir,
+        env: { PATH: "/usr/bin:/bin", ...env, ...extra, PORT: String(port) },
+        stdout: Bun.file(logFile),
+        stderr: "pipe",
+      });
+      services.add(service);
+      const base = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${base}/health`).catch(() => null))?.ok === true);
+      const post = (path: string, body: unknown) =>
+        fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const name = `hasher_${registered.length}`;
+      const email = `${name}@mit.edu`;
+      expect((await post("/api/auth/register", { email, username: name, password: "TestPass123", firstName: "Hash" })).status).toBe(201);
+      const link = await waitForValue(async () => {
+        const lines = (await Bun.file(logFile).text()).split("\n").filter(Boolean);
+        return lines.map((line) => JSON.parse(line)).find((line) => line.email?.to === email)?.email.link as string | undefined;
+      });
+      const token = new URL(link).searchParams.get("token");
+      expect((await post("/api/auth/verify-email", { token, password: "TestPass123" })).status).toBe(200);
+      registered.push(email);
+      for (const account of registered) {
+        const login = await post("/api/auth/login", { email: account, password: "TestPass123" });
+        expect({ account, status: login.status }).toEqual({ account, status: 200 });
+        const { token: jwt } = (await login.json()) as { token: string };
+        expect((await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${jwt}` } })).status).toBe(200);
+        expect((await post("/api/auth/login", { email: account, password: "TestPass124" })).status).toBe(401);
+      }
+      service.kill("SIGTERM");
+      expect(await service.exited).toBe(0);
+      const said = (await Bun.file(logFile).text())
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line))
+        .filter((line) => line.msg?.startsWith("password hashing"));
+      expect(said.map((line) => line.implementation)).toEqual([implementation]);
+      if (implementation === "Bun.password") expect(said[0].reason).toContain("no-such-addon.node");
+    }
+  }, 60_000);
+
   test("SIGTERM waits for requests whose client has hung up before closing the database", async () => {
     const port = await freePort();
     const env = {
@@ -285,6 +341,16 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000, in
   while (Date.now() < deadline) {
     if (await condition()) return;
     await Bun.sleep(intervalMs);
+  }
+  throw new Error("timed out waiting for the service");
+}
+
+async function waitForValue<T>(value: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = await value();
+    if (found !== undefined) return found;
+    await Bun.sleep(50);
   }
   throw new Error("timed out waiting for the service");
 }

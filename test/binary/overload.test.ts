@@ -47,10 +47,12 @@ test(`a flooding address is answered 503 before its body is read; another addres
     UNIVERSITY_DOMAINS: ".edu",
     METRICS_TOKEN: "binary-test-metrics-token",
     SHUTDOWN_DRAIN: "0",
-    // One slot and the shortest line (one may wait); slow hashes keep the line standing while the test looks.
+    // One slot and the shortest line (one may wait); slow hashes (about a second each with the native
+    // argon2id) keep the line standing while the test looks.
     PASSWORD_HASH_CONCURRENCY: "1",
     PASSWORD_HASH_QUEUE_TIMEOUT: "1ms",
     PASSWORD_HASH_OVERLOAD_WAIT: "1ms",
+    PASSWORD_HASH_MEMORY_KIB: "65536",
     PASSWORD_HASH_TIME_COST: "60",
   };
   expect(Bun.spawnSync([binary, "migrate"], { cwd: dir, env }).exitCode).toBe(0);

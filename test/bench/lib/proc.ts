@@ -109,6 +109,11 @@ export async function waitForOk(url: string, server: Server, since: number, time
   throw new Error(`${server.name} did not answer 200 on ${url} within ${timeoutMs} ms; see ${server.stderrPath}`);
 }
 
+/** CPU time the main (JavaScript) thread of `pid` has used so far, in ms (the scheduler's own count, in ns). */
+export function mainThreadCpuMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+}
+
 /** A field of /proc/PID/status in bytes (VmRSS: resident now, VmHWM: peak resident). */
 export function memoryBytes(pid: number, field: "VmRSS" | "VmHWM"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

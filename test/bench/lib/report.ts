@@ -1,4 +1,5 @@
 /** The markdown of a bench run: context, targets, one table per database, floor, hashing, binary, logs. */
+import type { HashComparison } from "../hash-implementations";
 import type { OverloadRun } from "../overload";
 import type { LogSummary } from "./logs";
 import { overloadTable, overloadTargets } from "./overload-report";
@@ -18,6 +19,8 @@ export interface ServiceResults {
   floodPeakRssBytes: number[];
   /** the isolated hash rate measured right before each run's login scenario (same order as its samples) */
   adjacentHashRates: number[];
+  /** CPU time of the service's main thread per successful login, in ms, one per run of the login scenario */
+  loginMainThreadMs: number[];
   /** parameters of the hashes the service stored for the seeded accounts ("m=19456,t=2,p=1") */
   storedHashParameters: string;
   log: LogSummary;
@@ -25,11 +28,12 @@ export interface ServiceResults {
   overload: OverloadRun[];
 }
 
-export interface HashRate {
-  label: string;
-  memoryCostKiB: number;
-  timeCost: number;
-  perSecond: number;
+export interface HashRates {
+  /** the argon2id implementations side by side (test/bench/hash-implementations.ts); the first set is the configured one */
+  comparison: HashComparison;
+  /** the implementation the service hashes with */
+  service: string;
+  configuredFromEnv: boolean;
 }
 
 export interface BinaryFigures {
@@ -52,7 +56,7 @@ export interface BenchResults {
   context: BenchContext;
   floor: Samples;
   services: ServiceResults[];
-  hashRates: { configured: HashRate; bunDefault: HashRate };
+  hashRates: HashRates;
   binary: BinaryFigures;
 }
 
@@ -147,6 +151,7 @@ function serviceTable(service: ServiceResults): string {
     const results = samplesOf(service.samples, key);
     const extra: string[] = [];
     if (key === "login" || key === "floodLogin") extra.push(`successful ${cell(results.map(successPerSecond), fmtRate)}/s`);
+    if (key === "login") extra.push(`main-thread CPU ${cell(service.loginMainThreadMs, fmtMs)} ms per successful login`);
     if (key === "register")
       extra.push(
         `201: ${cell(
@@ -197,7 +202,7 @@ function targetRow(target: Target): string[] {
   ];
 }
 
-function serviceTargets(service: ServiceResults, floor: Samples, hashRate: HashRate): Target[] {
+function serviceTargets(service: ServiceResults, floor: Samples, hashRate: number): Target[] {
   const name = service.label.split(" ")[0] as string;
   const samples = (key: string) => samplesOf(service.samples, key);
   const rps = (key: string) => medianOf(samples(key), (result) => result.requestsPerSecond);
@@ -239,9 +244,7 @@ function serviceTargets(service: ServiceResults, floor: Samples, hashRate: HashR
   });
   const logins = medianOf(samples("login"), successPerSecond);
   // Paired per run: successful logins over the isolated rate measured just before them.
-  const loginRatios = samples("login").map(
-    (result, run) => successPerSecond(result) / (service.adjacentHashRates[run] ?? hashRate.perSecond),
-  );
+  const loginRatios = samples("login").map((result, run) => successPerSecond(result) / (service.adjacentHashRates[run] ?? hashRate));
   targets.push(
     {
       name: `successful logins ÷ isolated hash rate measured just before, on ${name}`,
@@ -254,7 +257,7 @@ function serviceTargets(service: ServiceResults, floor: Samples, hashRate: HashR
         .join(", ")}/s)`,
     },
     {
-      name: `successful logins/s on ${name}`,
+      name: `successful logins/s per core (the service pinned to one) on ${name}`,
       measured: logins,
       unit: "/s",
       atLeast: true,
@@ -319,7 +322,8 @@ function binaryTargets(binary: BinaryFigures): Target[] {
 
 function targetsTable(results: BenchResults): string {
   const targets = [
-    ...results.services.flatMap((service) => serviceTargets(service, results.floor, results.hashRates.configured)),
+    ...hashTargets(results.hashRates),
+    ...results.services.flatMap((service) => serviceTargets(service, results.floor, configuredRate(results.hashRates))),
     ...results.services.flatMap((service) => overloadTargets(service.label.split(" ")[0] as string, service.overload)),
     ...binaryTargets(results.binary),
   ];
@@ -328,9 +332,63 @@ function targetsTable(results: BenchResults): string {
 
 // ---- the other sections ----
 
-function hashTable(rates: BenchResults["hashRates"]): string {
-  const row = (rate: HashRate) => [`argon2id m=${rate.memoryCostKiB} KiB, t=${rate.timeCost} (${rate.label})`, fmtRate(rate.perSecond)];
-  return table(["parameters", "verifications/s"], [row(rates.configured), row(rates.bunDefault)]);
+/** The side-by-side table: a row per parameter set and implementation, the rate as a multiple of Bun.password's. */
+function hashTable(rates: HashRates): string {
+  const { comparison } = rates;
+  const rows = comparison.sets.flatMap((set, index) => {
+    const bun = set.results.find((result) => result.implementation === "Bun.password");
+    const label = `m=${set.memoryCostKiB} KiB, t=${set.timeCost}${index === 0 ? (rates.configuredFromEnv ? " (configured)" : " (the default)") : ""}`;
+    return set.results.map((result) => [
+      `${label}: ${result.implementation} ${result.version}${result.implementation === rates.service ? " (the service's)" : ""}`,
+      fmtMs(result.medianMs),
+      fmtRate(result.perSecond),
+      bun ? `${(result.perSecond / bun.perSecond).toFixed(2)}×` : "–",
+      fmtMs(result.cpuMs),
+      result.mainThreadMs.toFixed(2),
+    ]);
+  });
+  const failed = comparison.crossChecks.filter((check) => !check.ok).map((check) => `${check.maker}'s hash with ${check.checker}`);
+  const names = [...new Set(comparison.crossChecks.map((check) => check.maker))];
+  return [
+    table(
+      [
+        "argon2id (p=1): implementation",
+        "ms per verification (median)",
+        "verifications/s",
+        "÷ Bun.password",
+        "CPU ms per verification, all threads",
+        "of which the main thread",
+      ],
+      rows,
+      5,
+    ),
+    `${comparison.rounds} rounds interleaved in one process, ${comparison.sets.map((set) => set.hashesPerRound).join(" / ")} verifications per implementation and round.`,
+    `Each implementation's hash checked by each (${names.join(", ")}; right password accepted, wrong refused): ${
+      failed.length === 0 ? "all pass" : `all pass but ${failed.join("; ")}`
+    }.`,
+    ...comparison.unavailable.map((entry) => `Not measured: ${entry.implementation}, ${entry.reason}.`),
+  ].join("\n\n");
+}
+
+/** The service's implementation at the configured parameters (the comparison's first set). */
+function configuredRate(rates: HashRates): number {
+  return rates.comparison.sets[0]?.results.find((result) => result.implementation === rates.service)?.perSecond ?? Number.NaN;
+}
+
+function hashTargets(rates: HashRates): Target[] {
+  const set = rates.comparison.sets[0];
+  const bun = set?.results.find((result) => result.implementation === "Bun.password");
+  if (!set || !bun) return [];
+  return [
+    {
+      name: `isolated hash rate of the service's implementation (${rates.service}) at m=${set.memoryCostKiB} KiB, t=${set.timeCost}`,
+      measured: configuredRate(rates) / bun.perSecond,
+      unit: "×",
+      atLeast: true,
+      threshold: 2.5,
+      thresholdNote: `2.5 × Bun.password's (${fmtRate(bun.perSecond)}/s; the service's ${fmtRate(configuredRate(rates))}/s)`,
+    },
+  ];
 }
 
 function binaryTable(binary: BinaryFigures): string {
@@ -388,7 +446,7 @@ export function renderMarkdown(results: BenchResults): string {
     ]),
     "### Floor: Bun.serve alone (`test/bench/floor.ts`), same pinning and load",
     floorTable(results.floor),
-    "### Password hashing, isolated (`test/bench/hash-rate.ts`, one core, sequential)",
+    "### Password hashing, isolated: the argon2id implementations side by side (`test/bench/hash-implementations.ts`, one core)",
     hashTable(results.hashRates),
     "### Compiled binary",
     binaryTable(results.binary),
