@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { mailboxOf } from "../../src/auth/email";
 import { deleteExpiredRows } from "../../src/db/maintenance";
-import { createTestApp, PASSWORD, type TestApp } from "../support/app";
+import type { PasswordHasher } from "../../src/hashing/password-hasher";
+import { createTestApp, PASSWORD, TEST_HASHER, type TestApp } from "../support/app";
 
 // Issue 25: a university address belongs to the student who reads its mailbox. Each attack of the
 // outside test, written as the attack; both orders where order matters.
@@ -94,6 +95,35 @@ describe("verification is bound to the mailbox and the registrant (finding 1)", 
     expect(taken.status).toBe(409);
     expect(taken.json.error.code).toBe("USERNAME_TAKEN");
     expect((await verify(app, linksIn(app)[0] as string, PASSWORD)).status).toBe(200);
+  });
+});
+
+describe("however many registrations others make, checking a password against them costs one hash", () => {
+  test("20 foreign registrations of the address: the student's verification and login each run one argon2id computation", async () => {
+    let computations = 0;
+    const counting =
+      <A extends unknown[], R>(work: (...args: A) => Promise<R>) =>
+      (...args: A) => {
+        computations++;
+        return work(...args);
+      };
+    const withSalt = TEST_HASHER.hashWithSalt;
+    if (!withSalt) throw new Error("the test hasher is the native one, which takes a salt");
+    const counted: PasswordHasher = {
+      ...TEST_HASHER,
+      hash: counting(TEST_HASHER.hash),
+      verify: counting(TEST_HASHER.verify),
+      hashWithSalt: counting(withSalt),
+    };
+    const app = await createTestApp({ hasher: counted, env: { RATE_LIMIT_REGISTER_CLIENT: "1000/1h" } });
+    for (let i = 0; i < 20; i++) await register(app, `mallory_${i}`, `${ATTACKER_PASSWORD}-${i}`);
+    await register(app, "sam", PASSWORD);
+    computations = 0;
+    expect((await login(app, PASSWORD)).json.error.code).toBe("EMAIL_NOT_VERIFIED");
+    expect(computations).toBe(1);
+    computations = 0;
+    expect((await verify(app, linksIn(app)[0] as string, PASSWORD)).json.user.username).toBe("sam");
+    expect(computations).toBe(1);
   });
 });
 
