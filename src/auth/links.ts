@@ -8,15 +8,14 @@ import type { UserRow } from "./users";
 
 /**
  * The emailed links. A verification link belongs to its address: it verifies whichever pending
- * registration of the address the reader knows the password of (its row names one registration of the
- * address, the one it was made for, only to find the address). A reset link belongs to one account.
- * Only a token's hash is stored.
+ * registration of the address the reader knows the password of. Its row names one registration of the
+ * address — the one it was made for — to find the address by, in the form releases before this one
+ * wrote and read: during a canary or after a rollback such a release still honours the link (by its own
+ * rule, which activates that registration). A reset link belongs to one account. Only a token's hash is
+ * stored.
  */
-export const VERIFY_ADDRESS = "verify_address";
-/** A verification link of one account, made by releases before VERIFY_ADDRESS: a link of its address too. */
-const LEGACY_VERIFY = "verify_email";
+const VERIFY = "verify_email";
 const RESET = "reset_password";
-const VERIFY_PURPOSES = [VERIFY_ADDRESS, LEGACY_VERIFY];
 
 const PAGES: Record<EmailKind, string> = { verify_email: "verify-email", reset_password: "reset-password" };
 
@@ -35,7 +34,7 @@ export async function issueLink(deps: AuthDeps, tx: Queryable, registration: Pic
   await tx.insert(database.tables.emailTokens).values({
     id: crypto.randomUUID(),
     userId: registration.id,
-    purpose: kind === "verify_email" ? VERIFY_ADDRESS : RESET,
+    purpose: kind === "verify_email" ? VERIFY : RESET,
     tokenHash: hashEmailToken(token),
     expiresAt: new Date(now.getTime() + lifetime * 1000),
     createdAt: now,
@@ -67,7 +66,7 @@ export async function verificationLinkAddress(deps: AuthDeps, db: Queryable, tok
     .select({ email: users.email })
     .from(emailTokens)
     .innerJoin(users, eq(users.id, emailTokens.userId))
-    .where(usable(deps, token, VERIFY_PURPOSES, now));
+    .where(usable(deps, token, [VERIFY], now));
   return row?.email;
 }
 
@@ -79,7 +78,7 @@ export async function endAddressLinks(deps: AuthDeps, tx: Queryable, email: stri
     .set({ usedAt: now })
     .where(
       and(
-        inArray(emailTokens.purpose, VERIFY_PURPOSES),
+        eq(emailTokens.purpose, VERIFY),
         isNull(emailTokens.usedAt),
         inArray(emailTokens.userId, tx.select({ id: users.id }).from(users).where(eq(users.email, email))),
       ),

@@ -17,7 +17,7 @@ export const PREVIOUS_RELEASE = "e1e8c63";
  * exact: a release that changes what it writes updates this list with it.
  */
 export const ROLLBACK_LOSSES: readonly string[] = [
-  "verification links: the links this release sent are keyed to the address, and the previous release answers them 400 INVALID_TOKEN; a student who has not verified yet asks for a new link (resend-verification) and verifies with that one.",
+  "verification links: the previous release honours the links this release sent by its own rule: a link verifies the registration it was made for, without asking for the password (the pre-hijacking protection of this release holds only on this release's instances).",
   "pending registrations: where an address has several, the previous release sees one of them (login, resend-verification), and a registration on it replaces one; nothing is lost while an address has one, and verified accounts are unaffected.",
   "email requests: resend-verification and forgot-password requests of the last second that this release had not resolved yet are not sent by the previous release; the student asks again.",
   "link pages: the previous release serves no /verify-email or /reset-password page; where APP_URL points at the service, emailed links open a 404 there (a frontend's own pages are unaffected).",

@@ -6,7 +6,6 @@ import { type AuthDeps, accountLoginKey, lockMailbox } from "../auth/core";
 import { normalizeEmail } from "../auth/email";
 import { sendForAddress } from "../auth/email-requests";
 import type { RequestContext } from "../auth/events";
-import { VERIFY_ADDRESS } from "../auth/links";
 import type { UserRow } from "../auth/users";
 import type { Config } from "../config/config";
 import { openDatabase } from "../db/database";
@@ -133,7 +132,7 @@ async function show(deps: AuthDeps, email: string): Promise<Outcome> {
   const live = links.filter((link) => !link.usedAt && link.expiresAt > now);
   print("");
   print(
-    `live links:       ${live.length ? live.map((link) => `${link.purpose === VERIFY_ADDRESS || link.purpose === "verify_email" ? "verification" : "reset"} until ${when(link.expiresAt)}`).join(", ") : "none"}`,
+    `live links:       ${live.length ? live.map((link) => `${link.purpose === "verify_email" ? "verification" : "reset"} until ${when(link.expiresAt)}`).join(", ") : "none"}`,
   );
   const emails = await deps.database.db
     .select({

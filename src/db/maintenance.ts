@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, isNotNull, isNull, lt, lte, notExists, notInArray, or } from "drizzle-orm";
+import { and, eq, gt, isNotNull, isNull, lt, lte, notExists, notInArray, or } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { WAITING } from "../mail/outbox";
 import type { Database } from "./database";
@@ -25,7 +25,7 @@ export async function deleteExpiredRows(database: Database, now: Date, verifyEma
     .where(
       and(
         eq(registrationsOfAddress.email, users.email),
-        inArray(emailTokens.purpose, ["verify_address", "verify_email"]),
+        eq(emailTokens.purpose, "verify_email"),
         isNull(emailTokens.usedAt),
         gt(emailTokens.expiresAt, now),
       ),

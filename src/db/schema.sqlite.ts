@@ -33,8 +33,7 @@ export const emailTokens = sqliteTable(
     userId: text("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    // verify_address (a link of the address: user_id is one of its registrations), reset_password, or
-    // verify_email (a link of one account, made by releases before verify_address).
+    // verify_email (a link of the address: user_id is the registration it was made for) or reset_password.
     purpose: text("purpose").notNull(),
     tokenHash: text("token_hash").notNull().unique(),
     expiresAt: at("expires_at").notNull(),
