@@ -223,7 +223,7 @@ function rejectExceeded(
 }
 
 /** The rows of an address: its verified account (at most one), or its pending registrations, oldest first. */
-export function findAddress(deps: AuthDeps, email: string): Promise<UserRow[]> {
+function findAddress(deps: AuthDeps, email: string): Promise<UserRow[]> {
   return deps.statements.usersByEmail().execute({ email });
 }
 

@@ -67,7 +67,7 @@ export async function resolveLeftoverEmailRequests(deps: AuthDeps, olderThanMs =
  * the newest registration; it works for each), a reset link when it has a verified account — unless the
  * mailbox had its share of such emails.
  */
-export async function issueForAddress(
+async function issueForAddress(
   deps: AuthDeps,
   tx: Queryable,
   kind: EmailKind,

@@ -70,21 +70,6 @@ export async function verificationLinkAddress(deps: AuthDeps, db: Queryable, tok
   return row?.email;
 }
 
-/** Ends every live verification link of an address (its registrations' links: the address's links). */
-export async function endAddressLinks(deps: AuthDeps, tx: Queryable, email: string, now: Date) {
-  const { emailTokens, users } = deps.database.tables;
-  await tx
-    .update(emailTokens)
-    .set({ usedAt: now })
-    .where(
-      and(
-        eq(emailTokens.purpose, VERIFY),
-        isNull(emailTokens.usedAt),
-        inArray(emailTokens.userId, tx.select({ id: users.id }).from(users).where(eq(users.email, email))),
-      ),
-    );
-}
-
 /** The account of a usable reset link (without using it), or undefined. */
 export async function resetLinkAccount(deps: AuthDeps, token: string, now: Date): Promise<string | undefined> {
   const { emailTokens } = deps.database.tables;

@@ -30,7 +30,7 @@ export const USERS_USAGE = `  users show EMAIL          status, dates, lock, pen
   users delete EMAIL        delete the account (or the pending registrations) and everything referring to it
   exit codes: 0 done, 2 refused (see the message), 67 no such address, 64 usage, 1 error`;
 
-export const NOT_FOUND_EXIT_CODE = 67; // sysexits' EX_NOUSER
+const NOT_FOUND_EXIT_CODE = 67; // sysexits' EX_NOUSER
 const REFUSED_EXIT_CODE = 2;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
