@@ -17,14 +17,21 @@ function controllableHasher() {
   /** The passwords hashed or checked, in the order their hashes started. */
   const started: string[] = [];
   const slow =
-    <A extends [string, ...string[]], R>(work: (...args: A) => Promise<R>) =>
+    <A extends [string, ...unknown[]], R>(work: (...args: A) => Promise<R>) =>
     async (...args: A) => {
       if (gate) await gate;
       started.push(args[0]);
       clock?.advance(100);
       return work(...args);
     };
-  const hasher: PasswordHasher = { ...TEST_HASHER, hash: slow(TEST_HASHER.hash), verify: slow(TEST_HASHER.verify) };
+  const withSalt = TEST_HASHER.hashWithSalt;
+  const hasher: PasswordHasher = {
+    ...TEST_HASHER,
+    hash: slow(TEST_HASHER.hash),
+    verify: slow(TEST_HASHER.verify),
+    // Registrations hash with their address's salt.
+    hashWithSalt: withSalt && slow(withSalt),
+  };
   return {
     hasher,
     started,

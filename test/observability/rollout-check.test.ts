@@ -42,13 +42,11 @@ async function query(promql: string): Promise<{ value: [number, string] }[]> {
   return (await api<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(promql)}`)).data.result;
 }
 
-/** A hasher whose every call fails: registrations and logins of that release answer 500. */
-const brokenHasher: PasswordHasher = {
-  ...TEST_HASHER,
-  hash: async () => {
-    throw new Error("this release's password hashing is broken");
-  },
+/** A hasher whose every hash fails (registrations hash with their address's salt): that release's registrations answer 500. */
+const broken = async (): Promise<never> => {
+  throw new Error("this release's password hashing is broken");
 };
+const brokenHasher: PasswordHasher = { ...TEST_HASHER, hash: broken, hashWithSalt: broken };
 
 const STABLE = "5ab1e0000000";
 const GOOD = "600d00000000";
