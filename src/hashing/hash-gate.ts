@@ -13,6 +13,13 @@ export class HashGateBusyError extends Error {
   }
 }
 
+/** How long a job held its slot, whether it ran alone (nothing else running or waiting), and whether it hashed. */
+interface HashTiming {
+  ms: number;
+  alone: boolean;
+  hashed: boolean;
+}
+
 /** Who a hash is for: the fairness keys. */
 export interface HashSource {
   client: string;
@@ -105,21 +112,35 @@ export class HashGate {
     await this.admit(source);
     const started = this.now();
     const aloneAtStart = this.running === 1 && this.queue.size === 0;
+    // Work that completes has hashed (each caller's work ends in its hash); work that throws was
+    // decided before it (a 429, a 409) and says nothing about how long a hash takes.
+    let hashed = false;
     try {
-      return await work();
+      const result = await work();
+      hashed = true;
+      return result;
     } finally {
       // The slot goes to the next in line first: its work up to its hash (a few statements) runs
       // before the caller's work after this hash, so the hashing thread does not sit idle meanwhile.
-      if (this.finish(source, this.now() - started, aloneAtStart)) await new Promise((resolve) => setImmediate(resolve));
+      if (this.finish(source, { ms: this.now() - started, alone: aloneAtStart, hashed })) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
 
-  /** Measures one hash (`sample`) as the starting estimate, unless real hashes have already been timed. */
+  /**
+   * Measures a hash (`sample`) as the starting estimate, unless real hashes have already been timed:
+   * the quicker of two, because a process's first hash also allocates its memory and starts the thread.
+   */
   async calibrate(sample: () => Promise<unknown>): Promise<void> {
     if (this.measured) return;
-    const started = this.now();
-    await sample();
-    if (!this.measured) this.recordHashTime(this.now() - started, true);
+    let quickest = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 2; round++) {
+      const started = this.now();
+      await sample();
+      quickest = Math.min(quickest, this.now() - started);
+    }
+    if (!this.measured) this.recordHashTime({ ms: quickest, alone: true, hashed: true });
   }
 
   /** Hashes running and waiting, for metrics. */
@@ -206,8 +227,8 @@ export class HashGate {
   }
 
   /** Frees the slot and gives it to the next in line; true when a waiter was started. */
-  private finish(source: HashSource, elapsedMs: number, aloneAtStart: boolean): boolean {
-    this.recordHashTime(elapsedMs, aloneAtStart && this.running === 1 && this.queue.size === 0);
+  private finish(source: HashSource, job: HashTiming): boolean {
+    this.recordHashTime({ ...job, alone: job.alone && this.running === 1 && this.queue.size === 0 });
     this.running--;
     this.count(source, -1);
     let started = false;
@@ -314,13 +335,23 @@ export class HashGate {
     }
   }
 
-  private recordHashTime(elapsedMs: number, alone: boolean): void {
-    const sample = Math.max(1, elapsedMs);
-    const first = !this.measured;
-    this.measured = true;
-    this.hashMs = first ? sample : this.hashMs + HASH_TIME_WEIGHT * (sample - this.hashMs);
-    // A job much quicker than a hash did not hash (a 429 or 409 decided before it): not an idle hash.
-    if (first) this.idleHashMs = sample;
-    else if (alone && sample >= this.idleHashMs / 2) this.idleHashMs += HASH_TIME_WEIGHT * (sample - this.idleHashMs);
+  /**
+   * The slot's hold time feeds the drain rate under the current load (every job: they all held it). The
+   * idle estimate follows hashes that ran alone, and drops to any hash quicker than it: a hash under
+   * load is never quicker than one alone, so a slow first sample (a cold start) is corrected at once.
+   */
+  private recordHashTime({ ms, alone, hashed }: HashTiming): void {
+    const sample = Math.max(1, ms);
+    if (!this.measured) {
+      if (!hashed) return;
+      this.measured = true;
+      this.hashMs = sample;
+      this.idleHashMs = sample;
+      return;
+    }
+    this.hashMs += HASH_TIME_WEIGHT * (sample - this.hashMs);
+    if (!hashed) return;
+    if (sample < this.idleHashMs) this.idleHashMs = sample;
+    else if (alone) this.idleHashMs += HASH_TIME_WEIGHT * (sample - this.idleHashMs);
   }
 }

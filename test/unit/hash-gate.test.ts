@@ -136,6 +136,43 @@ describe("HashGate: bursts are queued and served", () => {
     expect(h.gate.status.limit).toBe(30);
   });
 
+  test("a slow first hash (a cold start) does not size later bursts: a quicker hash under load corrects the idle estimate", async () => {
+    const h = harness(); // 3 s of queue, one slot
+    h.submit("first");
+    await h.settle();
+    await h.hash(600); // the process's first hash: its memory allocated, statements prepared
+    for (let index = 0; index < 12; index++) h.submit(`10.6.0.${index}`);
+    await h.settle();
+    while (h.gate.load.running > 0) await h.hash(100); // never alone, each 100 ms
+    h.advance(1_000);
+    const burst = Array.from({ length: 31 }, (_, index) => h.submit(`10.7.0.${index}`));
+    await h.settle();
+    expect(burst.filter(busy)).toEqual([]);
+    expect(h.gate.status.limit).toBe(30);
+  });
+
+  test("a job turned away before its hash (it threw) does not count as a hash time", async () => {
+    const h = harness();
+    await h.gate.calibrate(async () => h.advance(100));
+    const quick = h.gate.run({ client: "a" }, async () => {
+      h.advance(2);
+      throw new Error("429");
+    });
+    await expect(quick).rejects.toThrow("429");
+    h.advance(1_000);
+    const burst = Array.from({ length: 31 }, (_, index) => h.submit(`10.7.0.${index}`));
+    await h.settle();
+    expect(h.gate.status.limit).toBe(30); // still 100 ms a hash, not 2
+    expect(burst.filter(busy)).toEqual([]);
+  });
+
+  test("calibration keeps the quicker of two hashes: a process's first one is cold", async () => {
+    const h = harness();
+    let round = 0;
+    await h.gate.calibrate(async () => h.advance(round++ === 0 ? 400 : 100));
+    expect(h.gate.status.hashSeconds).toBeCloseTo(0.1);
+  });
+
   test("a failing job frees its slot", async () => {
     const gate = new HashGate({ concurrency: 1, queueTimeoutMs: 1000, overloadWaitMs: 100, initialHashMs: 10 });
     await expect(gate.run({ client: "a" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
