@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, ne, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
 import { isUniqueViolation } from "../db/database";
 import { cancelPendingEmails } from "../mail/outbox";
 import {
@@ -52,18 +52,14 @@ export async function register(
 
 /** EMAIL_TAKEN only for a verified account; a username is held by every registration, pending or not. */
 async function refuseTaken(deps: AuthDeps, email: string, username: string): Promise<void> {
-  const { db, tables } = deps.database;
-  const { users } = tables;
-  const [verified] = await db
-    .select({ id: users.id })
+  const { users } = deps.database.tables;
+  const verifiedAddress = and(eq(users.email, email), isNotNull(users.emailVerifiedAt));
+  const holders = await deps.database.db
+    .select({ verifiedAddress: sql<boolean>`(${verifiedAddress})`.mapWith(Boolean) })
     .from(users)
-    .where(and(eq(users.email, email), isNotNull(users.emailVerifiedAt)));
-  if (verified) throw new AuthError("EMAIL_TAKEN");
-  const [named] = await db
-    .select({ id: users.id })
-    .from(users)
-    .where(eq(sql`lower(${users.username})`, username.toLowerCase()));
-  if (named) throw new AuthError("USERNAME_TAKEN");
+    .where(or(verifiedAddress, eq(sql`lower(${users.username})`, username.toLowerCase())));
+  if (holders.some((holder) => holder.verifiedAddress)) throw new AuthError("EMAIL_TAKEN");
+  if (holders.length > 0) throw new AuthError("USERNAME_TAKEN");
 }
 
 async function createRegistration(

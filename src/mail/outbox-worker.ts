@@ -35,6 +35,8 @@ const RECORDING_RETRY_MS = 60_000;
 const STOP_GRACE_MS = 8_000;
 /** What one `deliverDue` round claims at most. */
 const BATCH_SIZE = 10;
+/** A wake claims this much later, so that the emails of a burst (a lecture hall registering) are claimed together. */
+const WAKE_BATCH_MS = 50;
 const EMAIL_ADDRESS = /[^\s<>()"',;:]+@[^\s<>()"',;:]+/g;
 
 /** Delay before the n-th retry: 2 s, 4 s, 8 s … capped at 5 minutes. */
@@ -79,10 +81,17 @@ export class OutboxWorker {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly abandon = new AbortController();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerDue = 0;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private running = false;
   private claiming = false;
   private pumpAgain = false;
+  /**
+   * The last claim took as many emails as there were free slots: more may be due, so a finished send
+   * claims again. Otherwise the next email comes with a wake (or the poll): claiming after every send
+   * would cost an empty claim per email.
+   */
+  private backlog = false;
   private renewing = false;
   /** The round filling the send slots, if one runs (a stop waits for it). */
   private pumping: Promise<void> = Promise.resolve();
@@ -100,9 +109,11 @@ export class OutboxWorker {
     this.schedule(delayMs);
   }
 
-  /** Called after a transaction queued an email: deliver now instead of at the next poll. */
+  /** Called after a transaction queued an email: deliver now (within WAKE_BATCH_MS) instead of at the next poll. */
   wake(): void {
-    if (this.running) this.schedule(0);
+    // A round due sooner anyway is kept: a stream of wakes never postpones delivery.
+    if (!this.running || (this.timer && this.timerDue <= performance.now() + WAKE_BATCH_MS)) return;
+    this.schedule(WAKE_BATCH_MS);
   }
 
   /**
@@ -144,6 +155,7 @@ export class OutboxWorker {
 
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
+    this.timerDue = performance.now() + delayMs;
     this.timer = setTimeout(() => {
       this.pumping = this.pump();
     }, delayMs);
@@ -180,10 +192,11 @@ export class OutboxWorker {
       await Promise.all(claims.map((claim) => this.settle(claim, { lockedUntil: null }).catch(() => false)));
       return;
     }
+    this.backlog = !failed && claims.length === free;
     for (const claim of claims) {
       const task: Promise<void> = this.deliver(claim).finally(() => {
         this.inFlight.delete(task);
-        if (this.running) this.schedule(0);
+        if (this.running && this.backlog) this.schedule(0);
       });
       this.inFlight.add(task);
     }
