@@ -124,6 +124,53 @@ describe("email outbox: each email once", () => {
     expect(server.received.map((message) => message.to)).toEqual(["hung.server@ualberta.ca"]);
   }, 30_000);
 
+  test("a stream of registrations: the emails go out on their wakes while it lasts (a wake never postpones a round), each once, claimed without empty claims", async () => {
+    const database = await openTestDatabase();
+    let claims = 0;
+    // Claims are the worker's bookkeeping updates of the outbox (lease renewals too, but no send here lasts that long).
+    const counting: Database = {
+      ...database,
+      bookkeeping: (work) =>
+        database.bookkeeping((db) =>
+          work(
+            new Proxy(db, {
+              get: (target, property, receiver) =>
+                property === "update"
+                  ? (table: Parameters<typeof db.update>[0]) => {
+                      if (table === database.tables.emailOutbox) claims += 1;
+                      return target.update(table);
+                    }
+                  : Reflect.get(target, property, receiver),
+            }),
+          ),
+        ),
+    };
+    const app = await createTestApp({ database: counting, outboxPollIntervalMs: 600_000 }); // no poll in this test
+    outboxes.add(app.outbox);
+    app.outbox.start();
+    await waitFor(() => claims > 0, 5_000); // the round at start, with nothing to send
+    claims = 0;
+    const recipients = Array.from({ length: 40 }, (_, i) => `stream.${i}@ualberta.ca`);
+    const sentAfter: number[] = [];
+    for (const [i, email] of recipients.entries()) {
+      const registered = await app.call("POST", "/api/auth/register", {
+        body: { email, username: `stream_${i}`, password: "TestPass123", firstName: "S" },
+      });
+      expect(registered.status).toBe(201);
+      sentAfter.push(app.mail.sent.length);
+    }
+    // Registrations a few milliseconds apart, each with its wake: had a wake postponed the round an
+    // earlier one scheduled, at most one email (from the round under way at the start) would have gone
+    // out before the stream ended; rounds every 50 ms sent most of the first 30 meanwhile.
+    expect(sentAfter[29]).toBeGreaterThanOrEqual(5);
+    await waitFor(() => app.mail.sent.length >= recipients.length, 10_000);
+    await Bun.sleep(300);
+    expect(app.mail.sent.map((message) => message.to).sort()).toEqual([...recipients].sort());
+    // Fewer claims than emails: a round claims what came in since the last, and no send is followed by a
+    // claim that finds nothing (that was two claims an email).
+    expect(claims).toBeLessThanOrEqual(recipients.length);
+  });
+
   test("stop() while a claim is under way: the claimed email is not sent but released", async () => {
     const database = await openTestDatabase();
     let claimStarted = () => {};

@@ -39,6 +39,8 @@ export interface TestAppOptions {
   revision?: string;
   /** A database of this kind instead of the suite's (TEST_DATABASE), opened with the driver hooks. */
   databaseConfig?: DatabaseConfig;
+  /** How often a started outbox polls (its default: 1 s). */
+  outboxPollIntervalMs?: number;
 }
 
 const documents = new Map<string, Promise<unknown>>();
@@ -94,6 +96,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     mailTransport: mail,
     hasher,
     databaseMetrics,
+    outboxPollIntervalMs: options.outboxPollIntervalMs,
     version: options.version,
     revision: options.revision,
   });
