@@ -1,6 +1,6 @@
 import { and, eq, gt, inArray, isNull } from "drizzle-orm";
-import type { Queryable } from "../db/database";
-import { emailsQueuedSince, queueEmail } from "../mail/outbox";
+import type { Db, Queryable } from "../db/database";
+import { emailsQueuedSince, outboxRow } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
 import type { AuthDeps } from "./core";
 import { generateEmailToken, hashEmailToken } from "./secrets";
@@ -25,28 +25,64 @@ const PAGES: Record<EmailKind, string> = { verify_email: "verify-email", reset_p
  * window; then nothing happens and it returns false (the caller's answer must not change).
  */
 export async function issueLink(deps: AuthDeps, tx: Queryable, registration: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date) {
+  if (await mailboxLimitReached(deps, tx, registration.email, kind, now)) return false;
+  await writeLink(deps, tx, registration, kind, now);
+  return true;
+}
+
+/** Whether the address's mailbox got its share of `kind` emails in the window ending now (the caller holds its lock). */
+export async function mailboxLimitReached(deps: AuthDeps, tx: Queryable, email: string, kind: EmailKind, now: Date): Promise<boolean> {
+  const { max, windowSeconds } = deps.config.rateLimits.emailsPerMailbox;
+  const since = new Date(now.getTime() - windowSeconds * 1000);
+  return (await emailsQueuedSince(tx, deps.database, deps.keys, email, kind, since)) >= max;
+}
+
+/**
+ * Writes a new link and its email; with `newRegistration`, that registration's row first. On PostgreSQL
+ * in one statement (data-modifying CTEs; the foreign keys are checked at its end), one round trip where
+ * three would be: round trips are most of what a registration costs besides its hash.
+ */
+export async function writeLink(
+  deps: AuthDeps,
+  tx: Queryable,
+  registration: Pick<UserRow, "id" | "email">,
+  kind: EmailKind,
+  now: Date,
+  newRegistration?: UserRow,
+): Promise<void> {
   const { database, config, keys } = deps;
-  const { max, windowSeconds } = config.rateLimits.emailsPerMailbox;
-  const sent = await emailsQueuedSince(tx, database, keys, registration.email, kind, new Date(now.getTime() - windowSeconds * 1000));
-  if (sent >= max) return false;
+  const { users, emailTokens, emailOutbox } = database.tables;
   const token = generateEmailToken();
   const lifetime = kind === "verify_email" ? config.tokens.verifyEmailSeconds : config.tokens.resetPasswordSeconds;
-  await tx.insert(database.tables.emailTokens).values({
+  const link = {
     id: crypto.randomUUID(),
     userId: registration.id,
     purpose: kind === "verify_email" ? VERIFY : RESET,
     tokenHash: hashEmailToken(token),
     expiresAt: new Date(now.getTime() + lifetime * 1000),
     createdAt: now,
-  });
-  await queueEmail(tx, database, keys, {
+  };
+  const email = outboxRow(keys, {
     userId: registration.id,
     kind,
     recipient: registration.email,
     link: `${config.appUrl}/${PAGES[kind]}?token=${token}`,
     now,
   });
-  return true;
+  if (database.kind !== "postgres") {
+    if (newRegistration) await tx.insert(users).values(newRegistration);
+    await tx.insert(emailTokens).values(link);
+    await tx.insert(emailOutbox).values(email);
+    return;
+  }
+  const db = tx as Db;
+  const linkRow = db.$with("link").as(db.insert(emailTokens).values(link).returning({ id: emailTokens.id }));
+  const registrationRow =
+    newRegistration && db.$with("registration").as(db.insert(users).values(newRegistration).returning({ id: users.id }));
+  await db
+    .with(...(registrationRow ? [registrationRow, linkRow] : [linkRow]))
+    .insert(emailOutbox)
+    .values(email);
 }
 
 function usable(deps: AuthDeps, token: string, purposes: string[], now: Date) {

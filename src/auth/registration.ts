@@ -20,7 +20,7 @@ import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
 import { oneAtATime } from "./in-process";
 import { parseEmailField, parseRegistration } from "./input";
-import { issueLink, verificationLinkAddress } from "./links";
+import { mailboxLimitReached, verificationLinkAddress, writeLink } from "./links";
 import { hashEmailToken } from "./secrets";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
@@ -97,8 +97,12 @@ async function createRegistration(
         .from(users)
         .where(and(eq(users.email, input.email), isNotNull(users.emailVerifiedAt)));
       if (verified) throw new AuthError("EMAIL_TAKEN");
-      await tx.insert(users).values(user);
-      return issueLink(deps, tx, user, "verify_email", now);
+      if (await mailboxLimitReached(deps, tx, input.email, "verify_email", now)) {
+        await tx.insert(users).values(user);
+        return false;
+      }
+      await writeLink(deps, tx, user, "verify_email", now, user);
+      return true;
     });
     if (queued) deps.onEmailQueued();
   } catch (error) {

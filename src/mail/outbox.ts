@@ -12,17 +12,12 @@ import type { EmailKind } from "./types";
 export const WAITING = ["queued", "pending"] as const;
 
 /**
- * Writes an email into the outbox, inside the caller's transaction: it is sent iff that commits. The
- * recipient and the link are sealed (the database files never hold them in clear); the keyed hash of the
- * address serves the per-address throttling.
+ * The outbox row of an email, to be inserted in the caller's transaction: it is sent iff that commits.
+ * The recipient and the link are sealed (the database files never hold them in clear); the keyed hash of
+ * the address serves the per-address throttling.
  */
-export async function queueEmail(
-  tx: Queryable,
-  database: Database,
-  keys: Keys,
-  email: { userId: string; kind: EmailKind; recipient: string; link: string; now: Date },
-): Promise<void> {
-  await tx.insert(database.tables.emailOutbox).values({
+export function outboxRow(keys: Keys, email: { userId: string; kind: EmailKind; recipient: string; link: string; now: Date }) {
+  return {
     id: crypto.randomUUID(),
     userId: email.userId,
     kind: email.kind,
@@ -33,7 +28,7 @@ export async function queueEmail(
     attempts: 0,
     nextAttemptAt: email.now,
     createdAt: email.now,
-  });
+  };
 }
 
 /**

@@ -22,11 +22,21 @@ const CONNECTION_CODES = new Set([
   "SQLITE_CANTOPEN",
 ]);
 
-function operationOf(statement: string): (typeof QUERY_OPERATIONS)[number] {
-  const verb = /^\s*\(?\s*([a-z]+)/i.exec(statement)?.[1]?.toLowerCase();
-  // Our statements with a WITH clause only read.
-  if (verb === "with") return "select";
+export function operationOf(statement: string): (typeof QUERY_OPERATIONS)[number] {
+  let verb = /^\s*\(?\s*([a-z]+)/i.exec(statement)?.[1]?.toLowerCase();
+  if (verb === "with") verb = mainVerb(statement);
   return verb === "select" || verb === "insert" || verb === "update" || verb === "delete" ? verb : "other";
+}
+
+/** What a statement with a WITH clause does itself: the first verb outside the parentheses of its definitions. */
+function mainVerb(statement: string): string | undefined {
+  let depth = 0;
+  for (const [token] of statement.matchAll(/[()]|\b(?:select|insert|update|delete)\b/gi)) {
+    if (token === "(") depth++;
+    else if (token === ")") depth--;
+    else if (depth === 0) return token.toLowerCase();
+  }
+  return undefined;
 }
 
 /** Sorts a driver error (postgres.js, bun:sqlite, or a wrapper around one) into a kind an operator acts on. */
