@@ -1,6 +1,6 @@
-import { and, eq, gt, inArray, isNull } from "drizzle-orm";
+import { and, count, eq, exists, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Db, Queryable } from "../db/database";
-import { emailsQueuedSince, outboxRow } from "../mail/outbox";
+import { mailboxEmailsSince, outboxRow } from "../mail/outbox";
 import type { EmailKind } from "../mail/types";
 import type { AuthDeps } from "./core";
 import { generateEmailToken, hashEmailToken } from "./secrets";
@@ -25,16 +25,29 @@ const PAGES: Record<EmailKind, string> = { verify_email: "verify-email", reset_p
  * window; then nothing happens and it returns false (the caller's answer must not change).
  */
 export async function issueLink(deps: AuthDeps, tx: Queryable, registration: Pick<UserRow, "id" | "email">, kind: EmailKind, now: Date) {
-  if (await mailboxLimitReached(deps, tx, registration.email, kind, now)) return false;
+  if ((await addressState(deps, tx, registration.email, kind, now)).mailboxFull) return false;
   await writeLink(deps, tx, registration, kind, now);
   return true;
 }
 
-/** Whether the address's mailbox got its share of `kind` emails in the window ending now (the caller holds its lock). */
-export async function mailboxLimitReached(deps: AuthDeps, tx: Queryable, email: string, kind: EmailKind, now: Date): Promise<boolean> {
+/**
+ * In one statement (the caller holds the mailbox's lock): whether the address has a verified account,
+ * and whether its mailbox got its share of `kind` emails in the window ending now.
+ */
+export async function addressState(deps: AuthDeps, tx: Queryable, email: string, kind: EmailKind, now: Date) {
+  const { database, keys } = deps;
+  const { users, emailOutbox } = database.tables;
   const { max, windowSeconds } = deps.config.rateLimits.emailsPerMailbox;
   const since = new Date(now.getTime() - windowSeconds * 1000);
-  return (await emailsQueuedSince(tx, deps.database, deps.keys, email, kind, since)) >= max;
+  const verifiedAccount = tx
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.email, email), isNotNull(users.emailVerifiedAt)));
+  const [state] = await tx
+    .select({ sent: count(), verified: sql<boolean>`${exists(verifiedAccount)}`.mapWith(Boolean) })
+    .from(emailOutbox)
+    .where(mailboxEmailsSince(database, keys, email, kind, since));
+  return { verified: state?.verified ?? false, mailboxFull: (state?.sent ?? 0) >= max };
 }
 
 /**

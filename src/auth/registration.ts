@@ -20,7 +20,7 @@ import { AuthError } from "./errors";
 import type { RequestContext } from "./events";
 import { oneAtATime } from "./in-process";
 import { parseEmailField, parseRegistration } from "./input";
-import { mailboxLimitReached, verificationLinkAddress, writeLink } from "./links";
+import { addressState, verificationLinkAddress, writeLink } from "./links";
 import { hashEmailToken } from "./secrets";
 import { type PublicUser, toPublicUser, type UserRow } from "./users";
 
@@ -92,12 +92,9 @@ async function createRegistration(
   try {
     const queued = await deps.database.transaction(async (tx) => {
       await lockMailbox(deps, tx, input.email);
-      const [verified] = await tx
-        .select({ id: users.id })
-        .from(users)
-        .where(and(eq(users.email, input.email), isNotNull(users.emailVerifiedAt)));
-      if (verified) throw new AuthError("EMAIL_TAKEN");
-      if (await mailboxLimitReached(deps, tx, input.email, "verify_email", now)) {
+      const address = await addressState(deps, tx, input.email, "verify_email", now);
+      if (address.verified) throw new AuthError("EMAIL_TAKEN");
+      if (address.mailboxFull) {
         await tx.insert(users).values(user);
         return false;
       }

@@ -1,4 +1,4 @@
-import { and, count, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import { mailboxOf } from "../auth/email";
 import type { Keys } from "../auth/keys";
 import type { Database, Queryable } from "../db/database";
@@ -37,14 +37,10 @@ export function outboxRow(keys: Keys, email: { userId: string; kind: EmailKind; 
  */
 export const recipientHash = (keys: Keys, address: string) => `h:${keys.bookkeepingHash(`outbox-recipient:${mailboxOf(address)}`)}`;
 
-/** How many emails of this kind were queued for the address's mailbox since `since` (the per-mailbox limit). */
-export async function emailsQueuedSince(tx: Queryable, database: Database, keys: Keys, address: string, kind: EmailKind, since: Date) {
+/** The emails of this kind queued for the address's mailbox since `since` (what the per-mailbox limit counts). */
+export function mailboxEmailsSince(database: Database, keys: Keys, address: string, kind: EmailKind, since: Date) {
   const { emailOutbox } = database.tables;
-  const [row] = await tx
-    .select({ n: count() })
-    .from(emailOutbox)
-    .where(and(eq(emailOutbox.recipientHash, recipientHash(keys, address)), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since)));
-  return row?.n ?? 0;
+  return and(eq(emailOutbox.recipientHash, recipientHash(keys, address)), eq(emailOutbox.kind, kind), gt(emailOutbox.createdAt, since));
 }
 
 /** The waiting emails of these registrations, whose links ended: never sent, still counted by the throttle. */
