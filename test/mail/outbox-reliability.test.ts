@@ -158,10 +158,11 @@ describe("email outbox: each email once", () => {
       });
       expect(registered.status).toBe(201);
       sentAfter.push(app.mail.sent.length);
+      await Bun.sleep(10); // the stream lasts 0.3 s at least, however fast a registration is
     }
-    // Registrations a few milliseconds apart, each with its wake: had a wake postponed the round an
-    // earlier one scheduled, at most one email (from the round under way at the start) would have gone
-    // out before the stream ended; rounds every 50 ms sent most of the first 30 meanwhile.
+    // Registrations 10–30 ms apart, each with its wake: had a wake postponed the round an earlier one
+    // scheduled, at most one email (from the round under way at the start) would have gone out before
+    // the stream ended; rounds every 50 ms sent most of the first 30 meanwhile.
     expect(sentAfter[29]).toBeGreaterThanOrEqual(5);
     await waitFor(() => app.mail.sent.length >= recipients.length, 10_000);
     await Bun.sleep(300);
