@@ -2,7 +2,15 @@
  * Open-loop load: requests start at random (Poisson) moments at a fixed mean rate, whatever the
  * service answers — unlike wrk's closed loop, where each connection waits for its answer and a slow
  * service is offered less. Runs in the bench driver (pinned to the load CPU), with fetch.
+ *
+ * Bun's fetch sends at most BUN_CONFIG_MAX_HTTP_REQUESTS requests at once (256 by default, read at
+ * start) and queues the rest in the driver: a flood whose admitted logins wait seconds in the service
+ * holds more than 256, and every probe behind them then waited seconds in the driver, not the service.
+ * The bench scripts raise the limit (package.json); a run that reaches it anyway fails instead of
+ * reporting the driver's queue as the service's latency.
  */
+export const FETCH_LIMIT = Number(process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ?? 256);
+let inFlight = 0;
 
 export interface TimedAnswer {
   /** which stream of the scenario it belongs to (e.g. "flood", "others", "health") */
@@ -31,6 +39,10 @@ export interface Stream {
 /** Sends one request and times it; a socket error or a timeout is status 0. */
 export async function timedRequest(baseUrl: string, stream: string, spec: RequestSpec, origin: number): Promise<TimedAnswer> {
   const startMs = performance.now() - origin;
+  if (inFlight >= FETCH_LIMIT) {
+    throw new Error(`${FETCH_LIMIT} requests in flight already: fetch would queue this one; raise BUN_CONFIG_MAX_HTTP_REQUESTS`);
+  }
+  inFlight += 1;
   try {
     const response = await fetch(`${baseUrl}${spec.path}`, {
       method: spec.body === undefined ? "GET" : "POST",
@@ -42,6 +54,8 @@ export async function timedRequest(baseUrl: string, stream: string, spec: Reques
     return { stream, status: response.status, startMs, endMs: performance.now() - origin, retryAfter: response.headers.get("retry-after") };
   } catch {
     return { stream, status: 0, startMs, endMs: performance.now() - origin, retryAfter: null };
+  } finally {
+    inFlight -= 1;
   }
 }
 
