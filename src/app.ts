@@ -12,7 +12,14 @@ import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config/config";
 import type { Database } from "./db/database";
 import { HashGate } from "./hashing/hash-gate";
-import { ARGON2ID_IMPLEMENTATION, argon2idHasher, OWASP_MINIMUM, type PasswordHasher } from "./hashing/password-hasher";
+import {
+  ARGON2ID_IMPLEMENTATION,
+  argon2idHasher,
+  type HasherTiming,
+  OWASP_MINIMUM,
+  type PasswordHasher,
+  transparentHugePages,
+} from "./hashing/password-hasher";
 import { healthRoutes } from "./health/routes";
 import { corsPlugin } from "./http/cors";
 import { DrainState, httpPlugin, InFlightRequests } from "./http/plugin";
@@ -64,8 +71,9 @@ export function createApp(deps: AppDeps) {
     databaseMetrics: deps.databaseMetrics,
   });
   const hashing = config.passwordHashing;
-  const hasher = deps.hasher ?? argon2idHasher(hashing);
-  if (!deps.hasher) logHashingImplementation(logger, hashing);
+  const adaptive = deps.hasher === undefined ? argon2idHasher(hashing) : undefined;
+  const hasher = adaptive ?? (deps.hasher as PasswordHasher);
+  if (adaptive) logHashingImplementation(logger, hashing);
   const hashGate = new HashGate({
     concurrency: hashing.concurrency,
     queueTimeoutMs: hashing.queueTimeoutMs,
@@ -130,12 +138,35 @@ export function createApp(deps: AppDeps) {
     .use(authRoutes(auth, { trustProxy: config.trustProxy }))
     .use(accountRoutes(auth, { trustProxy: config.trustProxy }));
   metrics.expectRoutes(app.routes);
-  /** Times one hash as the gate's first estimate; the server calls it once, after start-up. */
-  const calibrateHashing = () => hashGate.calibrate(() => hasher.verify("calibration", hasher.unmatchableHash));
+  /**
+   * The server calls it once, after start-up: keeps the quicker argon2id implementation of this host,
+   * then times one hash as the gate's first estimate.
+   */
+  const calibrateHashing = async () => {
+    if (adaptive) logHashingChoice(logger, await adaptive.chooseQuicker());
+    await hashGate.calibrate(() => hasher.verify("calibration", hasher.unmatchableHash));
+  };
   return { app, outbox, auth, limiter, metrics, inFlight, drain, hashGate, calibrateHashing };
 }
 
 export type App = ReturnType<typeof createApp>["app"];
+
+/** Said once, when the implementations have been timed: their times, and a warning when the native one lost. */
+function logHashingChoice(logger: Logger, { chosen, bestMs }: HasherTiming): void {
+  const [preferred, ...others] = Object.keys(bestMs);
+  if (!preferred || others.length === 0) return;
+  const fields = {
+    chosen,
+    bestMs: Object.fromEntries(Object.entries(bestMs).map(([name, ms]) => [name, Math.round(ms * 10) / 10])),
+    transparentHugePages: transparentHugePages(),
+  };
+  if (chosen === preferred) logger.info(fields, "argon2id implementations timed");
+  else
+    logger.warn(
+      fields,
+      `argon2id implementations timed: ${chosen} is quicker than ${preferred} on this host and hashes instead (is transparentHugePages never? see docs/operations.md)`,
+    );
+}
 
 /** Said once at start: which argon2id implementation hashes passwords, and why not the native one. */
 function logHashingImplementation(logger: Logger, params: { memoryKib: number; timeCost: number }): void {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   ARGON2ID_IMPLEMENTATION,
+  adaptiveHasher,
   argon2idHasher,
   argon2idParams,
   bunArgon2idHasher,
@@ -126,5 +127,76 @@ describe("findMatchingHash", () => {
     const withBun = counted(bun);
     expect(await findMatchingHash(withBun.wrapped, "Second-Pass-2", shared as string[])).toBe(1);
     expect(withBun.calls).toEqual({ hashWithSalt: 0, verify: 3 });
+  });
+});
+
+describe("argon2id: the service keeps the quicker implementation of its host", () => {
+  /** A stand-in implementation whose verifications take `ms`, counting them. */
+  const stand = (ms: number, salted: boolean) => {
+    const calls = { verify: 0, hash: 0 };
+    const hasher: PasswordHasher = {
+      ...bun,
+      hash: async () => {
+        calls.hash += 1;
+        return bun.hash(PASSWORD);
+      },
+      hashWithSalt: salted ? async () => native.hash(PASSWORD) : undefined,
+      verify: async () => {
+        calls.verify += 1;
+        await Bun.sleep(ms);
+        return false;
+      },
+    };
+    return { hasher, calls };
+  };
+
+  test("the preferred one hashes until they are timed, and another only once it is quicker by far", async () => {
+    const slowNative = stand(40, true);
+    const quickBun = stand(1, false);
+    const hasher = adaptiveHasher(SMALL, [
+      { implementation: "native", hasher: slowNative.hasher },
+      { implementation: "bun", hasher: quickBun.hasher },
+    ]);
+    await hasher.verify(PASSWORD, "x");
+    expect({ implementation: hasher.implementation(), native: slowNative.calls.verify, bun: quickBun.calls.verify }).toEqual({
+      implementation: "native",
+      native: 1,
+      bun: 0,
+    });
+    expect(hasher.hashWithSalt).toBeFunction();
+
+    const timing = await hasher.chooseQuicker();
+    expect(timing.chosen).toBe("bun");
+    expect(timing.bestMs.native).toBeGreaterThan(timing.bestMs.bun as number);
+    const before = { ...slowNative.calls };
+    await hasher.verify(PASSWORD, "x");
+    await hasher.hash(PASSWORD);
+    expect(slowNative.calls).toEqual(before);
+    expect(quickBun.calls.hash).toBe(1);
+    // Bun.password takes no salt: registrations then hash with a random one, and checks go one by one.
+    expect(hasher.hashWithSalt).toBeUndefined();
+  });
+
+  test("a quicker preferred one stays, and one implementation alone is not timed", async () => {
+    const quickNative = stand(1, true);
+    const slowBun = stand(40, false);
+    const both = adaptiveHasher(SMALL, [
+      { implementation: "native", hasher: quickNative.hasher },
+      { implementation: "bun", hasher: slowBun.hasher },
+    ]);
+    expect((await both.chooseQuicker()).chosen).toBe("native");
+    const alone = stand(1, false);
+    const single = adaptiveHasher(SMALL, [{ implementation: "bun", hasher: alone.hasher }]);
+    expect(await single.chooseQuicker()).toEqual({ chosen: "bun", bestMs: {} });
+    expect(alone.calls.verify).toBe(0);
+  });
+
+  test("the service's hasher makes and checks hashes the same way whichever it keeps", async () => {
+    const hasher = argon2idHasher(SMALL);
+    const before = await hasher.hash(PASSWORD);
+    await hasher.chooseQuicker();
+    expect(await hasher.verify(PASSWORD, before)).toBe(true);
+    expect(await bun.verify(PASSWORD, await hasher.hash(PASSWORD))).toBe(true);
+    expect(await hasher.verify(PASSWORD, hasher.unmatchableHash)).toBe(false);
   });
 });
