@@ -24,7 +24,9 @@ export async function requestEmail(deps: AuthDeps, context: RequestContext, kind
   await deps.database.statement((db) =>
     db.insert(deps.database.tables.emailRequests).values({ id, kind, address: deps.keys.seal(email), createdAt: deps.clock.now() }),
   );
-  deps.deferred.run(EVENT[kind], () => resolveEmailRequest(deps, context, id));
+  // The client address is read now: after the answer its socket may be gone.
+  const answered: RequestContext = { reqId: context.reqId, clientAddress: context.clientAddress };
+  deps.deferred.run(EVENT[kind], () => resolveEmailRequest(deps, answered, id));
 }
 
 /** Resolves one request, unless another process has already. */

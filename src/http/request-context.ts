@@ -31,10 +31,17 @@ export function requestInfo(request: Request): RequestInfo | undefined {
 
 type Server = { requestIP(request: Request): { address: string } | null } | null | undefined;
 
-/** The request id and client address that rules, logs and audit events refer to. */
+/**
+ * The request id and client address that rules, logs and audit events refer to. The address is worked
+ * out when first asked for (a `getpeername` and a header parse): most authenticated requests never do.
+ */
 export function requestContext(request: Request, server: Server, trustProxy: boolean): RequestContext {
+  let address: string | undefined;
   return {
     reqId: requests.get(request)?.id ?? "",
-    clientAddress: clientAddress(request, server?.requestIP(request)?.address, trustProxy),
+    get clientAddress() {
+      address ??= clientAddress(request, server?.requestIP(request)?.address, trustProxy);
+      return address;
+    },
   };
 }
