@@ -87,9 +87,8 @@ export interface HasherTiming {
   bestMs: Record<string, number>;
 }
 
-/** A hasher that may still change implementation: the one that hashes now, and the choice between them. */
+/** A hasher that may still change implementation. */
 export interface AdaptiveHasher extends PasswordHasher {
-  implementation(): string;
   /** Times every candidate and keeps the quickest (see adaptiveHasher); call it when the process is quiet. */
   chooseQuicker(): Promise<HasherTiming>;
 }
@@ -115,7 +114,6 @@ export function adaptiveHasher(params: PasswordHashParams, candidates: readonly 
   let current = candidates[0];
   return {
     ...shared,
-    implementation: () => current.implementation,
     hash: (password) => current.hasher.hash(password),
     get hashWithSalt() {
       return current.hasher.hashWithSalt;

@@ -158,11 +158,7 @@ describe("argon2id: the service keeps the quicker implementation of its host", (
       { implementation: "bun", hasher: quickBun.hasher },
     ]);
     await hasher.verify(PASSWORD, "x");
-    expect({ implementation: hasher.implementation(), native: slowNative.calls.verify, bun: quickBun.calls.verify }).toEqual({
-      implementation: "native",
-      native: 1,
-      bun: 0,
-    });
+    expect({ native: slowNative.calls.verify, bun: quickBun.calls.verify }).toEqual({ native: 1, bun: 0 });
     expect(hasher.hashWithSalt).toBeFunction();
 
     const timing = await hasher.chooseQuicker();
