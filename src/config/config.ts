@@ -1,9 +1,21 @@
-import { readFileSync } from "node:fs";
-import { availableParallelism, hostname } from "node:os";
+import { availableParallelism } from "node:os";
 import { OWASP_MINIMUM } from "../hashing/password-hasher";
-import { type EmailTemplates, loadEmailTemplates, SHIPPED_TEMPLATES, TemplateError } from "../mail/templates";
-import { parseDurationMilliseconds, parseDurationSeconds } from "./duration";
+import type { EmailTemplates } from "../mail/templates";
+import { parseDurationMilliseconds } from "./duration";
+import { parseMailDelivery } from "./mail";
 import { parseDataSecret, parseJwt } from "./secrets";
+import {
+  oneOf,
+  parseAppUrl,
+  parseBoolean,
+  parseCorsOrigins,
+  parseDatabaseUrl,
+  parseDomains,
+  parseLimit,
+  parsePort,
+  parseSentryDsn,
+  parseSmtpUrl,
+} from "./values";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -139,7 +151,6 @@ export class ConfigError extends Error {
 export const CONFIG_EXIT_CODE = 78;
 export const DEFAULT_SQLITE_URL = "file:./data/classmatefinder.db";
 const LOG_LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const DOMAIN_SUFFIX = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 type Env = Record<string, string | undefined>;
 
@@ -266,8 +277,6 @@ function parseBackupsKept(value: string | undefined): number {
   return Number(value);
 }
 
-// --- Database pool and timeouts, mail delivery (TLS, private CA, EHLO name, fallback provider) ---
-
 function parseDatabasePool(get: (name: string) => string | undefined): DatabasePool {
   const duration = (variable: string, fallback: string) => {
     const value = get(variable) ?? fallback;
@@ -293,135 +302,6 @@ function parseDatabasePool(get: (name: string) => string | undefined): DatabaseP
   };
 }
 
-function parseMailDelivery(
-  get: (name: string) => string | undefined,
-  base: { transport: MailConfig["transport"]; smtpUrl: string | null; from: string; appUrl: string },
-): MailConfig {
-  const tls = oneOf("SMTP_TLS", get("SMTP_TLS") ?? "opportunistic", ["opportunistic", "required"] as const);
-  const caFile = get("SMTP_CA_FILE");
-  let caCertificates: string | null = null;
-  if (caFile !== undefined) {
-    try {
-      caCertificates = readFileSync(caFile, "utf8");
-    } catch (error) {
-      throw new ConfigError("SMTP_CA_FILE", `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}): ${caFile}`);
-    }
-    if (!caCertificates.includes("-----BEGIN CERTIFICATE-----"))
-      throw new ConfigError("SMTP_CA_FILE", `holds no PEM certificate: ${caFile}`);
-  }
-  const ehloName = get("SMTP_EHLO_NAME") ?? defaultEhloName(base.appUrl);
-  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(ehloName)) {
-    throw new ConfigError("SMTP_EHLO_NAME", `must be a host name such as mail.example.edu (got "${ehloName}")`);
-  }
-  const fallbackUrl = parseSmtpUrl("SMTP_FALLBACK_URL", get("SMTP_FALLBACK_URL"), false);
-  const templatesDir = get("EMAIL_TEMPLATES_DIR") ?? null;
-  let templates = SHIPPED_TEMPLATES;
-  try {
-    if (templatesDir !== null) templates = loadEmailTemplates(templatesDir);
-  } catch (error) {
-    if (error instanceof TemplateError) throw new ConfigError("EMAIL_TEMPLATES_DIR", error.message);
-    throw error;
-  }
-  return { ...base, tls, caCertificates, ehloName, fallbackUrl, templates, templatesDir };
-}
-
-/** APP_URL's host when it is a real name, else the machine's host name: what a receiving server can check. */
-function defaultEhloName(appUrl: string): string {
-  const host = new URL(appUrl).hostname;
-  const usable = host.includes(".") && !/^[\d.]+$/.test(host) && !host.startsWith("[") && host !== "localhost";
-  return usable ? host : hostname() || "localhost";
-}
-
-function parseSentryDsn(value: string | undefined): string | null {
-  if (value === undefined) return null;
-  try {
-    const url = new URL(value);
-    if (/^https?:$/.test(url.protocol) && url.username) return value;
-  } catch {
-    // reported below
-  }
-  throw new ConfigError("SENTRY_DSN", "must be a Sentry DSN such as https://<key>@o0.ingest.sentry.io/<project>");
-}
-
-/** `5/15m`: at most 5 per 15 minutes. */
-function parseLimit(variable: string, value: string | undefined, fallback: Limit): Limit {
-  if (value === undefined) return fallback;
-  const [max, window] = value.split("/");
-  const windowSeconds = window ? parseDurationSeconds(window) : null;
-  if (!max || !/^\d+$/.test(max) || Number(max) < 1 || windowSeconds === null) {
-    throw new ConfigError(variable, `must look like 5/15m (at most 5 per 15 minutes), got "${value}"`);
-  }
-  return { max: Number(max), windowSeconds };
-}
-
-function oneOf<const T extends string>(variable: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new ConfigError(variable, `must be one of ${allowed.join(", ")} (got "${value}")`);
-}
-
-function parseBoolean(variable: string, value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (value === "true" || value === "1") return true;
-  if (value === "false" || value === "0") return false;
-  throw new ConfigError(variable, `must be true or false (got "${value}")`);
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
-    throw new ConfigError("PORT", `must be an integer from 1 to 65535 (got "${value}")`);
-  }
-  return port;
-}
-
-function parseDatabaseUrl(value: string | undefined, production: boolean): DatabaseConfig {
-  if (value === undefined) {
-    if (production) throw new ConfigError("DATABASE_URL", "is required in production");
-    return { kind: "sqlite", url: DEFAULT_SQLITE_URL, path: "./data/classmatefinder.db" };
-  }
-  if (value.startsWith("file:")) {
-    const path = value.slice("file:".length);
-    if (path === "") throw new ConfigError("DATABASE_URL", "file: needs a path (or file::memory:)");
-    return { kind: "sqlite", url: value, path: path === ":memory:" ? ":memory:" : path };
-  }
-  if (/^postgres(ql)?:\/\//.test(value)) {
-    try {
-      const url = new URL(value);
-      if (!url.hostname) throw new Error("no host");
-    } catch {
-      throw new ConfigError("DATABASE_URL", "is not a valid postgres:// URL");
-    }
-    return { kind: "postgres", url: value };
-  }
-  throw new ConfigError("DATABASE_URL", "must start with postgres://, postgresql:// or file:");
-}
-
-function parseOrigin(variable: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(variable, `"${value}" is not a URL origin such as https://example.com`);
-  }
-  if (!/^https?:$/.test(url.protocol) || value.replace(/\/$/, "") !== url.origin) {
-    throw new ConfigError(variable, `"${value}" must be an origin such as https://example.com (no path)`);
-  }
-  return url.origin;
-}
-
-function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[] {
-  if (value === undefined) return nodeEnv === "development" ? ["*"] : [];
-  const entries = value
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter(Boolean);
-  if (entries.includes("*")) {
-    if (nodeEnv === "production") throw new ConfigError("CORS_ORIGIN", '"*" is not allowed in production; list the exact origins');
-    return ["*"];
-  }
-  return entries.map((entry) => parseOrigin("CORS_ORIGIN", entry));
-}
-
 /**
  * JOURNAL_STREAM, "<device>:<inode>" in decimal, set by systemd, not by an operator: anything else is
  * no journal rather than a configuration error. Exported apart: the lines about a configuration that
@@ -430,80 +310,4 @@ function parseCorsOrigins(value: string | undefined, nodeEnv: NodeEnv): string[]
 export function parseJournalStream(env: Env): JournalStream | null {
   const value = env.JOURNAL_STREAM?.trim() ?? "";
   return /^\d+:\d+$/.test(value) ? value : null;
-}
-
-function parseDomains(value: string): string[] {
-  const domains = value
-    .split(",")
-    .map((entry) => entry.trim().toLowerCase().replace(/^\./, ""))
-    .filter(Boolean);
-  if (domains.length === 0) throw new ConfigError("UNIVERSITY_DOMAINS", "must list at least one domain suffix");
-  for (const domain of domains) {
-    if (!DOMAIN_SUFFIX.test(domain)) throw new ConfigError("UNIVERSITY_DOMAINS", `"${domain}" is not a domain suffix`);
-  }
-  return domains;
-}
-
-function parseAppUrl(value: string | undefined, corsOrigins: string[], port: number): string {
-  if (value === undefined) return corsOrigins.find((origin) => origin !== "*") ?? `http://localhost:${port}`;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError("APP_URL", `"${value}" is not a URL`);
-  }
-  if (!/^https?:$/.test(url.protocol)) throw new ConfigError("APP_URL", "must be an http:// or https:// URL");
-  return value.replace(/\/+$/, "");
-}
-
-function parseSmtpUrl(variable: string, value: string | undefined, required: boolean): string | null {
-  if (value === undefined) {
-    if (required) throw new ConfigError(variable, "is required when MAIL_TRANSPORT=smtp");
-    return null;
-  }
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below, without echoing a URL that may hold a password
-  }
-  if (!url || !/^smtps?:$/.test(url.protocol) || !url.hostname) {
-    throw new ConfigError(variable, "must look like smtp://[user:pass@]host[:port] or smtps://…");
-  }
-  return value;
-}
-
-/** The configuration as `check` prints it: secrets replaced. */
-export function redactedConfig(config: Config): Record<string, unknown> {
-  // As URL parsers read it: the authority ends at the first / ? #, and its credentials at its last `@`
-  // (a password may hold `@`). Everything after the user name is replaced.
-  const redactUrl = (value: string) => {
-    const start = value.indexOf("//") + 2;
-    if (start < 2) return value;
-    const authorityEnd = value.slice(start).search(/[/?#]/);
-    const authority = authorityEnd < 0 ? value.slice(start) : value.slice(start, start + authorityEnd);
-    const at = authority.lastIndexOf("@");
-    if (at < 0) return value;
-    const user = authority.slice(0, at).split(":")[0];
-    return `${value.slice(0, start)}${user}:***${value.slice(start + at)}`;
-  };
-  return {
-    ...config,
-    database: { ...config.database, url: redactUrl(config.database.url) },
-    jwt: {
-      secret: config.jwt.generated ? "(random per process)" : "***",
-      previousSecrets: config.jwt.previousSecrets.map(() => "***"),
-      expiresInSeconds: config.jwt.expiresInSeconds,
-    },
-    dataSecret: config.dataSecret.fromJwtSecret ? "(JWT_SECRET)" : "***",
-    mail: {
-      ...config.mail,
-      smtpUrl: config.mail.smtpUrl && redactUrl(config.mail.smtpUrl),
-      fallbackUrl: config.mail.fallbackUrl && redactUrl(config.mail.fallbackUrl),
-      caCertificates: config.mail.caCertificates ? "(PEM from SMTP_CA_FILE)" : null,
-      templates: config.mail.templatesDir ? `(from ${config.mail.templatesDir})` : "(shipped)",
-    },
-    metricsToken: config.metricsToken ? "***" : null,
-    sentry: { ...config.sentry, dsn: config.sentry.dsn ? "***" : null },
-  };
 }

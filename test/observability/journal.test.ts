@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig, redactedConfig } from "../../src/config/config";
+import { parseConfig } from "../../src/config/config";
+import { redactedConfig } from "../../src/config/redacted";
 import { createLogger, requestLineWriter, withJournalPriorities } from "../../src/logger";
 import { freePort } from "../support/pgbouncer";
 

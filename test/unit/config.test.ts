@@ -2,8 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, parseConfig, redactedConfig } from "../../src/config/config";
+import { ConfigError, parseConfig } from "../../src/config/config";
 import { parseDurationSeconds } from "../../src/config/duration";
+import { redactedConfig } from "../../src/config/redacted";
 
 const SECRET = "a".repeat(40);
 const ROLLOUT_ENV = {
