@@ -4,18 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@classmatefinder/api";
 import { createTestApp, PASSWORD } from "../support/app";
+import { readGuide } from "./guide";
 import { REPO } from "./typecheck";
 
-// The guide's backend-for-frontend (docs/integration.md, `server/bff.ts`) run as written, against the
+// The guide's backend-for-frontend (docs/integration*.md, `server/bff.ts`) run as written, against the
 // real service: only its API_URL is pointed at the test server. types.test.ts compiles it; this runs it.
 
 const app = await createTestApp();
 app.app.listen({ port: 0, hostname: "127.0.0.1" });
 const apiUrl = `http://127.0.0.1:${app.app.server?.port}`;
 
-const guide = await Bun.file(join(REPO, "docs/integration.md")).text();
+const guide = await readGuide();
 const block = /```ts\n(\/\/ server\/bff\.ts\n[\s\S]*?)```/.exec(guide)?.[1];
-if (!block) throw new Error("docs/integration.md has no `server/bff.ts` block");
+if (!block) throw new Error("the guide (docs/integration*.md) has no `server/bff.ts` block");
 const dir = await mkdtemp(join(tmpdir(), "cmf-guide-bff-"));
 const source = (url: string) =>
   block

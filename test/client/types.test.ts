@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readGuide } from "./guide";
 import { builtPackage, NODE_COMPILER_OPTIONS, type Project, REPO, runTsc, typecheck } from "./typecheck";
 
 /**
@@ -112,15 +113,17 @@ describe("the typed client's types", () => {
   );
 
   test(
-    "the TypeScript examples of docs/integration.md compile",
+    "the TypeScript examples of the guide (docs/integration.md and docs/integration-*.md) compile",
     async () => {
-      const guide = await Bun.file(join(REPO, "docs/integration.md")).text();
+      const guide = await readGuide();
       const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
       expect(blocks.length).toBeGreaterThanOrEqual(5);
       // A block whose first line is `// src/lib/api.ts` is that file (others import it); the rest get their own.
       const sources = Object.fromEntries(
         blocks.map((block, index) => [/^\/\/ ((?:src|server)\/[\w/.-]+\.ts)\n/.exec(block)?.[1] ?? `src/example-${index + 1}.ts`, block]),
       );
+      // Two blocks naming the same file would keep only the last: every block is compiled.
+      expect(Object.keys(sources)).toHaveLength(blocks.length);
       const result = await typecheck(sources);
       expect(result.output).toBe("");
       expect(result.exitCode).toBe(0);

@@ -132,4 +132,11 @@ describe("documentation links", () => {
       expect(targets.some((target) => target.startsWith(`docs/${page}`))).toBe(true);
     }
   });
+
+  test("the frontend guide's entry point, docs/integration.md, leads to each of its parts (docs/integration-*.md)", () => {
+    const parts = readdirSync(join(REPO, "docs")).filter((name) => /^integration-.+\.md$/.test(name));
+    expect(parts.length).toBeGreaterThan(0);
+    const targets = relativeLinks(readText("docs/integration.md"));
+    expect(parts.filter((part) => !targets.some((target) => target.split("#")[0] === part))).toEqual([]);
+  });
 });
