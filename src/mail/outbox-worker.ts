@@ -1,32 +1,26 @@
-import { and, asc, count, eq, getTableColumns, gt, inArray, isNull, lte, notInArray, or, type SQL, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Keys } from "../auth/keys";
-import { type Clock, systemClock } from "../clock";
+import type { Clock } from "../clock";
 import type { Config } from "../config/config";
-import type { Database, Db } from "../db/database";
-import { databaseTime } from "../db/database-clock";
+import type { Database } from "../db/database";
 import { describeError, isDatabaseUnavailable, unavailableLog } from "../db/errors";
-import { WAITING } from "./outbox";
+import {
+  type Claim,
+  claimDue,
+  HEARTBEAT_MS,
+  type OutboxRow,
+  outboxTime,
+  pendingEmails,
+  type RowUpdate,
+  renewClaims,
+  settleClaim,
+} from "./outbox-claims";
 import { SMTP_CONNECTIONS } from "./smtp-transport";
 import { renderEmail } from "./templates";
 import { type EmailKind, type EmailMessage, type MailTransport, PermanentMailError } from "./types";
 
 /** Sends in flight per instance: one per pooled SMTP connection. */
 const SENDS_IN_FLIGHT = SMTP_CONNECTIONS;
-/**
- * A claim lasts LEASE_MS unless renewed, and the instance renews its claims every HEARTBEAT_MS for as
- * long as it works on them: however slow the mail server, no send outlasts its claim, and the claims
- * of an instance that died come back within seconds.
- */
-const LEASE_MS = 10_000;
-const HEARTBEAT_MS = 2_500;
-/**
- * No release writes a lease longer than a minute or a retry time further than 5 minutes ahead: one
- * further ahead was written by a clock that has since been stepped back, and counts as passed.
- */
-const LONGEST_LEASE_MS = 2 * 60_000;
-const LONGEST_RETRY_MS = 6 * 60_000;
-const GIVE_UP_AFTER_MS = 24 * 3600 * 1000;
 /** A refusal of the message itself (5xx) is tried this many times in all, then given up. */
 const PERMANENT_REFUSAL_TRIES = 3;
 /** A delivered email whose recording failed: the recording (never the send) is retried this long. */
@@ -56,16 +50,6 @@ export interface OutboxDeps {
   /** `queuedAt` (when sent): when the email was queued, for the queued → delivered histogram. */
   onResult?: (kind: string, result: "sent" | "retry" | "failed", queuedAt?: Date) => void;
   onCrash?: (error: unknown) => void;
-}
-
-type OutboxRow = Database["tables"]["emailOutbox"]["$inferSelect"];
-type RowUpdate = Parameters<ReturnType<Db["update"]>["set"]>[0];
-/** A claimed row; `generation` (its attempts after the claim) tells this claim from any later one. */
-interface Claim {
-  row: OutboxRow;
-  generation: number;
-  /** Queued more than 24 hours ago: a failure now gives it up. */
-  overdue: boolean;
 }
 
 /**
@@ -144,7 +128,7 @@ export class OutboxWorker {
 
   /** One round: claims due emails, tries each once (SENDS_IN_FLIGHT at a time). Returns how many were claimed. */
   async deliverDue(): Promise<number> {
-    const claims = await this.claim(BATCH_SIZE);
+    const claims = await claimDue(this.deps, BATCH_SIZE, [...this.held.keys()]);
     const queue = [...claims];
     const lane = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) await this.deliver(next);
@@ -174,7 +158,7 @@ export class OutboxWorker {
     let claims: Claim[] = [];
     let failed = false;
     try {
-      claims = await this.claim(free);
+      claims = await claimDue(this.deps, free, [...this.held.keys()]);
     } catch (error) {
       failed = true;
       // The database being away is an outage, not a bug: the emails wait, the next round tries again.
@@ -189,7 +173,7 @@ export class OutboxWorker {
     }
     if (!this.running) {
       // Stopped while claiming: the claims go back at once instead of being sent.
-      await Promise.all(claims.map((claim) => this.settle(claim, { lockedUntil: null }).catch(() => false)));
+      await Promise.all(claims.map((claim) => settleClaim(this.deps, claim, { lockedUntil: null }).catch(() => false)));
       return;
     }
     this.backlog = !failed && claims.length === free;
@@ -207,75 +191,14 @@ export class OutboxWorker {
     this.pumpAgain = false;
   }
 
-  /** The database's time, `offsetMs` from now; a test's own clock is taken as it is. */
-  private at(offsetMs = 0): SQL {
-    const { clock, database } = this.deps;
-    if (clock === systemClock) return databaseTime(database.kind, offsetMs);
-    return sql`${sql.param(new Date(clock.now().getTime() + offsetMs), database.tables.emailOutbox.nextAttemptAt)}`;
-  }
-
-  private async claim(limit: number): Promise<Claim[]> {
-    const { database } = this.deps;
-    const { emailOutbox: t } = database.tables;
-    const now = this.at();
-    const held = [...this.held.keys()];
-    const due = database.db
-      .select({ id: t.id })
-      .from(t)
-      .where(
-        and(
-          inArray(t.status, [...WAITING]),
-          // A first attempt is due at once, whatever clock wrote its time.
-          or(eq(t.attempts, 0), lte(t.nextAttemptAt, now), gt(t.nextAttemptAt, this.at(LONGEST_RETRY_MS))),
-          or(isNull(t.lockedUntil), lte(t.lockedUntil, now), gt(t.lockedUntil, this.at(LONGEST_LEASE_MS))),
-          held.length > 0 ? notInArray(t.id, held) : undefined,
-        ),
-      )
-      .orderBy(asc(t.nextAttemptAt))
-      .limit(limit);
-    // SQLite serialises writers, so its UPDATE … WHERE id IN (…) is already exclusive.
-    const claimable = database.kind === "postgres" ? due.for("update", { skipLocked: true }) : due;
-    // A claim that a power failure takes back is harmless (the process died with it): no wait for the disk.
-    const rows = await database.bookkeeping((db) =>
-      db
-        .update(t)
-        .set({ lockedUntil: this.at(LEASE_MS), attempts: sql`${t.attempts} + 1` })
-        .where(and(inArray(t.id, claimable), inArray(t.status, [...WAITING])))
-        .returning({ ...getTableColumns(t), overdue: sql<boolean>`(${t.createdAt} <= ${this.at(-GIVE_UP_AFTER_MS)})`.mapWith(Boolean) }),
-    );
-    return rows.map(({ overdue, ...row }) => ({ row, generation: row.attempts, overdue }));
-  }
-
-  /** Writes `values` if this instance still holds the claim; false when another one has taken the row since. */
-  private async settle({ row, generation }: Claim, values: RowUpdate): Promise<boolean> {
-    const { database } = this.deps;
-    const { emailOutbox: t } = database.tables;
-    const updated = await database.statement((db) =>
-      db
-        .update(t)
-        .set(values)
-        .where(and(eq(t.id, row.id), eq(t.attempts, generation), inArray(t.status, [...WAITING])))
-        .returning({ id: t.id }),
-    );
-    return updated.length > 0;
-  }
-
   /** Renews the leases of the rows being worked on. */
   private async renew(): Promise<void> {
     if (this.renewing || this.held.size === 0) return;
     this.renewing = true;
-    const { database, logger } = this.deps;
-    const { emailOutbox: t } = database.tables;
-    const mine = [...this.held].map(([id, generation]) => and(eq(t.id, id), eq(t.attempts, generation)));
     try {
-      await database.bookkeeping((db) =>
-        db
-          .update(t)
-          .set({ lockedUntil: this.at(LEASE_MS) })
-          .where(and(inArray(t.status, [...WAITING]), or(...mine))),
-      );
+      await renewClaims(this.deps, this.held);
     } catch (error) {
-      logger.warn({ reason: describeError(error) }, "email outbox: could not renew the claims of the emails being sent");
+      this.deps.logger.warn({ reason: describeError(error) }, "email outbox: could not renew the claims of the emails being sent");
     } finally {
       this.renewing = false;
     }
@@ -317,7 +240,7 @@ export class OutboxWorker {
     const { row } = claim;
     const kind = row.kind as EmailKind;
     if (!row.link) {
-      await this.settle(claim, { status: "failed", lockedUntil: null, lastError: "no link" });
+      await settleClaim(this.deps, claim, { status: "failed", lockedUntil: null, lastError: "no link" });
       return null;
     }
     try {
@@ -327,7 +250,12 @@ export class OutboxWorker {
       return renderEmail({ kind, to, from: config.mail.from, link, lifetimeSeconds, templates: config.mail.templates });
     } catch {
       // Sealed with another DATA_SECRET: nobody can read it any more.
-      await this.settle(claim, { status: "failed", ...forgotten(row), lockedUntil: null, lastError: "sealed with another DATA_SECRET" });
+      await settleClaim(this.deps, claim, {
+        status: "failed",
+        ...forgotten(row),
+        lockedUntil: null,
+        lastError: "sealed with another DATA_SECRET",
+      });
       logger.error({ emailId: row.id, kind }, "email outbox: cannot unseal the email (was DATA_SECRET changed?)");
       this.deps.onResult?.(kind, "failed");
       return null;
@@ -357,11 +285,11 @@ export class OutboxWorker {
   private async recordDelivery(claim: Claim): Promise<void> {
     const { logger } = this.deps;
     const { row } = claim;
-    const values: RowUpdate = { status: "sent", ...forgotten(row), sentAt: this.at(), lockedUntil: null, lastError: null };
+    const values: RowUpdate = { status: "sent", ...forgotten(row), sentAt: outboxTime(this.deps), lockedUntil: null, lastError: null };
     const giveUpAt = performance.now() + RECORDING_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (!(await this.settle(claim, values))) {
+        if (!(await settleClaim(this.deps, claim, values))) {
           logger.warn({ emailId: row.id, kind: row.kind }, "email outbox: delivered, but its claim had passed to another instance");
         } else if (attempt > 1) {
           logger.info({ emailId: row.id, kind: row.kind, attempt }, "email outbox: delivery recorded");
@@ -394,12 +322,12 @@ export class OutboxWorker {
     const reason = (error instanceof Error ? error.message : String(error)).replace(EMAIL_ADDRESS, "[email]").slice(0, 500);
     if (this.abandon.signal.aborted) {
       // Shutting down: the claim goes back at once, for another instance or the next start.
-      await this.settle(claim, { lockedUntil: null, lastError: reason });
+      await settleClaim(this.deps, claim, { lockedUntil: null, lastError: reason });
       return;
     }
     const refused = error instanceof PermanentMailError;
     if (claim.overdue || (refused && row.attempts >= PERMANENT_REFUSAL_TRIES)) {
-      await this.settle(claim, { status: "failed", ...forgotten(row), lockedUntil: null, lastError: reason });
+      await settleClaim(this.deps, claim, { status: "failed", ...forgotten(row), lockedUntil: null, lastError: reason });
       logger.error(
         { emailId: row.id, kind, attempts: row.attempts, reason },
         refused ? "email outbox: the mail server refused the email for good: giving up" : "email outbox: giving up after 24 hours",
@@ -408,20 +336,14 @@ export class OutboxWorker {
       return;
     }
     const retryInMs = retryDelayMs(row.attempts);
-    await this.settle(claim, { nextAttemptAt: this.at(retryInMs), lockedUntil: null, lastError: reason });
+    await settleClaim(this.deps, claim, { nextAttemptAt: outboxTime(this.deps, retryInMs), lockedUntil: null, lastError: reason });
     logger.warn({ emailId: row.id, kind, attempts: row.attempts, retryInMs, reason }, "email outbox: send failed, will retry");
     this.deps.onResult?.(kind, "retry");
   }
 
   /** Emails waiting to be delivered (for the `email_outbox_pending` metric). */
-  async pendingCount(): Promise<number> {
-    const { database } = this.deps;
-    const { emailOutbox } = database.tables;
-    const [row] = await database.db
-      .select({ n: count() })
-      .from(emailOutbox)
-      .where(inArray(emailOutbox.status, [...WAITING]));
-    return row?.n ?? 0;
+  pendingCount(): Promise<number> {
+    return pendingEmails(this.deps.database);
   }
 }
 
