@@ -25,6 +25,11 @@
  *  7. repeats 5–6 BENCH_RUNS times (medians, min–max), prints markdown and writes it into BENCHMARKS.md
  *     between <!-- bench:start --> and <!-- bench:end -->.
  *
+ * This file holds the settings and the order of the steps; the steps live in test/bench/lib:
+ * binary.ts (3), hash-rates.ts (4 and the isolated hash rates of 5), service.ts (the service under test:
+ * database, binary, seeded accounts), scenarios.ts (the wrk scenarios of 5 and the floor of 6),
+ * context.ts and report.ts (the markdown).
+ *
  * Rerun: `bun run bench`. Settings (environment): BENCH_RUNS (3), BENCH_DURATION (10s, per scenario),
  * BENCH_DATABASES ("sqlite,postgres"), BENCH_OVERLOAD_DURATION (30s, campus peak and flood each), BENCH_SKIP_BUILD=1, BENCH_KEEP_TEMP=1 (keep the
  * service logs and SQLite files in the temporary directory), BENCH_POSTGRES_URL
@@ -35,67 +40,25 @@
  * BENCH_DURATION=3s bun run bench. Needs wrk (installed
  * with apt-get when missing and running as root), psql for PostgreSQL, and taskset for pinning.
  */
-import { Database } from "bun:sqlite";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem, type } from "node:os";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
-import { ARGON2ID_IMPLEMENTATION } from "../../src/hashing/password-hasher";
-import type { HashComparison } from "./hash-implementations";
+import { measureBinary } from "./lib/binary";
+import { context } from "./lib/context";
+import { hashRate, measureHashRates } from "./lib/hash-rates";
 import { type LogSummary, summarizeLog } from "./lib/logs";
-import { ADMIN_URL, createDatabase, databaseUrl, dropDatabase, PostgresPinning, psql, serverVersion } from "./lib/postgres";
-import {
-  CORES,
-  freePort,
-  LOAD_CPU,
-  mainThreadCpuMs,
-  memoryBytes,
-  onCpu,
-  PINNED,
-  pinSelf,
-  progress,
-  resetPeakMemory,
-  run,
-  SERVER_CPU,
-  type Server,
-  spawnServer,
-  stopServer,
-  waitForOk,
-  waitUntilIdle,
-} from "./lib/proc";
-import {
-  type BenchContext,
-  type BenchResults,
-  type BinaryFigures,
-  type DatabaseKind,
-  type HashRates,
-  renderMarkdown,
-  replaceResults,
-  type Samples,
-  type ServiceResults,
-} from "./lib/report";
-import { benchServiceEnv, UNLIMITED } from "./lib/service-env";
-import { runWrk, WRK_CONNECTIONS, WRK_THREADS, wrkCommand } from "./lib/wrk";
+import { PostgresPinning } from "./lib/postgres";
+import { LOAD_CPU, PINNED, pinSelf, progress, run, stopServer } from "./lib/proc";
+import { type BenchResults, type DatabaseKind, renderMarkdown, replaceResults, type Samples, type ServiceResults } from "./lib/report";
+import { runFloor, runServiceScenarios, settle, startFloor, warmUp } from "./lib/scenarios";
+import { binaryIn, PASSWORD, SEED_ACCOUNTS, type Service, startService, verifyPending } from "./lib/service";
 import { type OverloadRun, runOverloadScenarios } from "./overload";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUILT_BINARY = join(ROOT, "dist/classmatefinder-backend");
-/** The bench runs a private copy of the binary, so a rebuild of dist/ during the run cannot swap it. */
-const binaryIn = (dir: string) => join(dir, "classmatefinder-backend");
 const BENCHMARKS_FILE = join(ROOT, "BENCHMARKS.md");
-const SEED_ACCOUNTS = 20;
-const PASSWORD = "Bench-Pass-2026!";
-const COLD_STARTS = 10;
-const IDLE_RSS_AFTER_MS = 3_000;
 const ADJACENT_HASH_RATE_SECONDS = 3;
-/** The side-by-side comparison: rounds, and verifications per round at the configured parameters. */
-const COMPARISON_ROUNDS = 3;
-const COMPARISON_HASHES = 40;
-/** Stronger parameter sets beside the configured one, both accepted by the service: what the headroom buys. */
-const STRONGER_HASHES = [
-  { memoryCostKiB: 47_104, timeCost: 2 },
-  { memoryCostKiB: 65_536, timeCost: 3 },
-];
 
 interface Settings {
   runs: number;
@@ -162,339 +125,6 @@ class Cleanup {
   }
 }
 
-// ---- the service ----
-
-/** The environment of the service: production, everything it needs and nothing inherited by accident. */
-function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
-  // Knobs a run may vary (e.g. DATABASE_PREPARED_STATEMENTS=false: the cost of unnamed statements on /me).
-  const passedThrough = Object.entries(process.env).filter(
-    (entry): entry is [string, string] =>
-      (entry[0].startsWith("PASSWORD_HASH_") ||
-        entry[0] === "DATABASE_PREPARED_STATEMENTS" ||
-        entry[0] === "DATABASE_POOL_SIZE" ||
-        entry[0] === "NAPI_RS_NATIVE_LIBRARY_PATH") &&
-      entry[1] !== undefined,
-  );
-  return {
-    ...benchServiceEnv(databaseUrl, port),
-    // The overload scenarios give each request its client address in X-Forwarded-For.
-    TRUST_PROXY: "true",
-    ...Object.fromEntries(passedThrough),
-  };
-}
-
-interface Service {
-  database: DatabaseKind;
-  label: string;
-  url: string;
-  server: Server;
-  tokenFile: string;
-  storedHashParameters: string;
-}
-
-/** SQLite file or fresh PostgreSQL database; returns its DATABASE_URL. */
-async function prepareDatabase(database: DatabaseKind, dir: string, cleanup: Cleanup): Promise<string> {
-  if (database === "sqlite") return `file:${join(dir, "bench.db")}`;
-  const name = `cmf_bench_${process.pid}`;
-  await dropDatabase(name);
-  await createDatabase(name);
-  cleanup.add(`drop database ${name}`, () => dropDatabase(name));
-  return databaseUrl(name);
-}
-
-async function sqlOn(url: string, statement: string, parameters: (string | number)[] = []): Promise<string> {
-  if (url.startsWith("postgres")) return psql(url, statement);
-  const db = new Database(url.slice("file:".length));
-  try {
-    db.run("PRAGMA busy_timeout = 5000");
-    const row = db.prepare(statement).get(...parameters) as Record<string, unknown> | null;
-    return row ? String(Object.values(row)[0]) : "";
-  } finally {
-    db.close();
-  }
-}
-
-async function postJson(url: string, body: unknown, expected: number): Promise<Record<string, unknown>> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const text = await response.text();
-  if (response.status !== expected) throw new Error(`POST ${url}: expected ${expected}, got ${response.status}: ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-/** Marks every unverified account verified, as its link would (the link exists only as a hash). */
-async function verifyPending(url: string): Promise<void> {
-  if (url.startsWith("postgres")) await psql(url, "UPDATE users SET email_verified_at = now() WHERE email_verified_at IS NULL");
-  else await sqlOn(url, "UPDATE users SET email_verified_at = ? WHERE email_verified_at IS NULL", [Date.now()]);
-}
-
-/** Registers the accounts over HTTP, verifies them in the database (the link exists only as a hash), logs them in. */
-async function seedAccounts(baseUrl: string, url: string): Promise<string[]> {
-  const accounts = Array.from({ length: SEED_ACCOUNTS }, (_, index) => `bench${index + 1}`);
-  for (const name of accounts) {
-    await postJson(
-      `${baseUrl}/api/auth/register`,
-      { email: `${name}@mit.edu`, username: name, password: PASSWORD, firstName: "Bench" },
-      201,
-    );
-  }
-  await verifyPending(url);
-  const tokens: string[] = [];
-  for (const name of accounts) {
-    const body = await postJson(`${baseUrl}/api/auth/login`, { email: `${name}@mit.edu`, password: PASSWORD }, 200);
-    if (typeof body.token !== "string") throw new Error(`login of ${name} returned no token`);
-    tokens.push(body.token);
-  }
-  return tokens;
-}
-
-async function startService(database: DatabaseKind, dir: string, cleanup: Cleanup): Promise<Service> {
-  const url = await prepareDatabase(database, dir, cleanup);
-  const port = freePort();
-  const env = serviceEnv(url, port);
-  progress(`${database}: migrate, serve on port ${port}, seed ${SEED_ACCOUNTS} accounts`);
-  await run([binaryIn(dir), "migrate"], env);
-  const server = spawnServer({
-    name: `service (${database})`,
-    command: [binaryIn(dir), "serve"],
-    env,
-    port,
-    stdoutPath: join(dir, `${database}.log`),
-    stderrPath: join(dir, `${database}.stderr`),
-  });
-  cleanup.add(`stop ${server.name}`, () => stopServer(server));
-  await waitForOk(`${server.baseUrl}/health`, server, performance.now(), 15_000, 10);
-  const tokenFile = join(dir, `${database}.tokens`);
-  writeFileSync(tokenFile, `${(await seedAccounts(server.baseUrl, url)).join("\n")}\n`);
-  const storedHash = await sqlOn(url, "SELECT password_hash FROM users WHERE username = 'bench1'");
-  const storedHashParameters = /\$(m=\d+,t=\d+,p=\d+)\$/.exec(storedHash)?.[1] ?? "(unknown)";
-  const label = database === "sqlite" ? "SQLite" : `PostgreSQL ${await serverVersion()}`;
-  return { database, label, url, server, tokenFile, storedHashParameters };
-}
-
-// ---- scenarios ----
-
-interface Scenario {
-  key: string;
-  path: string;
-  script: string;
-  args: (service: Service) => string[];
-}
-
-const SCENARIOS: Scenario[] = [
-  { key: "health", path: "/health", script: "report.lua", args: () => [] },
-  { key: "me", path: "/api/auth/me", script: "me.lua", args: (service) => [service.tokenFile] },
-  { key: "login", path: "/api/auth/login", script: "login.lua", args: () => [String(SEED_ACCOUNTS), PASSWORD] },
-  { key: "mixed", path: "/", script: "mixed.lua", args: (service) => [service.tokenFile, String(SEED_ACCOUNTS), PASSWORD] },
-  { key: "register", path: "/api/auth/register", script: "register.lua", args: () => [randomPrefix(), PASSWORD] },
-];
-
-/** A few random letters, so the accounts one registration run creates never collide with another's. */
-function randomPrefix(): string {
-  return `r${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
-}
-
-function record(samples: Samples, key: string, value: Samples[string][number]): void {
-  samples[key] ??= [];
-  samples[key].push(value);
-}
-
-async function warmUp(baseUrl: string, paths: { path: string; script: string; args: string[] }[]): Promise<void> {
-  for (const { path, script, args } of paths) await runWrk({ url: `${baseUrl}${path}`, script, args, duration: "2s" });
-}
-
-/**
- * Logins from 50 connections and, at the same time, /health from 2 more: does the service keep
- * answering cheap requests while password hashing saturates it? Peak RSS is the VmHWM of the flood alone.
- */
-async function loginFlood(service: Service, duration: string, samples: Samples): Promise<number> {
-  const { baseUrl, pid } = service.server;
-  resetPeakMemory(pid);
-  const [login, health] = await Promise.all([
-    runWrk({ url: `${baseUrl}/api/auth/login`, script: "login.lua", args: [String(SEED_ACCOUNTS), PASSWORD], duration }),
-    runWrk({ url: `${baseUrl}/health`, script: "report.lua", connections: 2, duration }),
-  ]);
-  record(samples, "floodLogin", login);
-  record(samples, "floodHealth", health);
-  return memoryBytes(pid, "VmHWM");
-}
-
-/** Before each scenario: every server idle, so work one left queued (hashes of abandoned logins) bills no other. */
-async function settle(servers: Server[]): Promise<void> {
-  await Promise.all(servers.map((server) => waitUntilIdle(server.pid)));
-}
-
-async function runServiceScenarios(
-  service: Service,
-  duration: string,
-  samples: Samples,
-  peaks: number[],
-  servers: Server[],
-  adjacentHashRates: { measure: () => Promise<number>; rates: number[] },
-  loginMainThreadMs: number[],
-): Promise<void> {
-  for (const scenario of SCENARIOS) {
-    await settle(servers);
-    if (scenario.key === "login") {
-      // The login target is a ratio to the hash rate; this machine's speed drifts from minute to
-      // minute, so the reference is measured right before each login run, on the same core.
-      progress(`${service.database}: isolated hash rate, before login`);
-      adjacentHashRates.rates.push(await adjacentHashRates.measure());
-    }
-    progress(`${service.database}: ${scenario.key}`);
-    const url = `${service.server.baseUrl}${scenario.path}`;
-    const cpuBefore = mainThreadCpuMs(service.server.pid);
-    const result = await runWrk({ url, script: scenario.script, args: scenario.args(service), duration });
-    record(samples, scenario.key, result);
-    // What a login costs the thread that answers every request (the hash itself runs on a pool thread).
-    if (scenario.key === "login")
-      loginMainThreadMs.push((mainThreadCpuMs(service.server.pid) - cpuBefore) / (result.requests - result.non2xx));
-  }
-  await settle(servers);
-  progress(`${service.database}: login flood`);
-  peaks.push(await loginFlood(service, duration, samples));
-}
-
-// ---- the floor ----
-
-async function startFloor(dir: string, postgresUrl: string | null, cleanup: Cleanup): Promise<Server> {
-  const port = freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    PORT: String(port),
-    FLOOR_SQLITE_PATH: join(dir, "floor.db"),
-    ...(postgresUrl ? { FLOOR_POSTGRES_URL: postgresUrl } : {}),
-  };
-  const server = spawnServer({
-    name: "floor",
-    command: [process.execPath, join(import.meta.dir, "floor.ts")],
-    env,
-    port,
-    stdoutPath: join(dir, "floor.log"),
-    stderrPath: join(dir, "floor.stderr"),
-  });
-  cleanup.add("stop floor", () => stopServer(server));
-  await waitForOk(`${server.baseUrl}/`, server, performance.now(), 15_000, 10);
-  return server;
-}
-
-function floorPaths(withPostgres: boolean): { key: string; path: string }[] {
-  return [{ key: "raw", path: "/" }, ...(withPostgres ? [{ key: "pg", path: "/pg" }] : []), { key: "sqlite", path: "/sqlite" }];
-}
-
-async function runFloor(floor: Server, withPostgres: boolean, duration: string, samples: Samples, servers: Server[]): Promise<void> {
-  for (const { key, path } of floorPaths(withPostgres)) {
-    await settle(servers);
-    progress(`floor: ${path}`);
-    record(samples, key, await runWrk({ url: `${floor.baseUrl}${path}`, script: "report.lua", duration }));
-  }
-}
-
-// ---- binary and hashing ----
-
-async function startOnce(env: Record<string, string>, port: number, dir: string): Promise<{ server: Server; firstOkMs: number }> {
-  const since = performance.now();
-  const server = spawnServer({
-    name: "cold start",
-    command: [binaryIn(dir), "serve"],
-    env: { ...env, PORT: String(port) },
-    port,
-    stdoutPath: join(dir, "cold.log"),
-    stderrPath: join(dir, "cold.stderr"),
-  });
-  try {
-    return { server, firstOkMs: await waitForOk(`${server.baseUrl}/health`, server, since, 15_000, 1) };
-  } catch (error) {
-    await stopServer(server);
-    throw error;
-  }
-}
-
-/** Size; cold start of `serve` on an already-migrated SQLite file (median of 10); idle RSS 3 s after start. */
-async function measureBinary(dir: string): Promise<BinaryFigures> {
-  progress(`binary: ${COLD_STARTS} cold starts, idle RSS`);
-  const env = serviceEnv(`file:${join(dir, "cold.db")}`, freePort());
-  await run([binaryIn(dir), "migrate"], env);
-  const coldStartMs: number[] = [];
-  for (let start = 0; start < COLD_STARTS; start += 1) {
-    const { server, firstOkMs } = await startOnce(env, freePort(), dir);
-    coldStartMs.push(firstOkMs);
-    await stopServer(server);
-  }
-  const { server, firstOkMs } = await startOnce(env, freePort(), dir);
-  await Bun.sleep(Math.max(0, IDLE_RSS_AFTER_MS - firstOkMs));
-  const idleRssBytes = memoryBytes(server.pid, "VmRSS");
-  await stopServer(server);
-  return { sizeBytes: statSync(binaryIn(dir)).size, coldStartMs, idleRssBytes };
-}
-
-/** The service's hasher, verifying one hash after another on the server's CPU for `seconds`: verifications/s. */
-async function hashRate(memoryCostKiB: number, timeCost: number, seconds: number): Promise<number> {
-  const command = [process.execPath, join(import.meta.dir, "hash-rate.ts"), String(memoryCostKiB), String(timeCost), String(seconds)];
-  return (JSON.parse(await run(onCpu(SERVER_CPU, command))) as { perSecond: number }).perSecond;
-}
-
-async function measureHashRates(settings: Settings): Promise<HashRates> {
-  progress("argon2id implementations side by side");
-  const configured = settings.hash;
-  const sets = [configured, ...STRONGER_HASHES].map((set) => `${set.memoryCostKiB},${set.timeCost}`);
-  const command = [
-    process.execPath,
-    join(import.meta.dir, "hash-implementations.ts"),
-    String(COMPARISON_ROUNDS),
-    String(COMPARISON_HASHES),
-  ];
-  // The comparison measures every implementation, whatever NAPI_RS_NATIVE_LIBRARY_PATH makes the service use.
-  const { NAPI_RS_NATIVE_LIBRARY_PATH: _, ...env } = process.env;
-  const comparison = JSON.parse(await run(onCpu(SERVER_CPU, [...command, ...sets]), env as Record<string, string>)) as HashComparison;
-  const fromEnv = process.env.PASSWORD_HASH_MEMORY_KIB !== undefined || process.env.PASSWORD_HASH_TIME_COST !== undefined;
-  return { comparison, service: ARGON2ID_IMPLEMENTATION.name, configuredFromEnv: fromEnv };
-}
-
-// ---- context ----
-
-function benchCommand(): string {
-  const assignments = Object.entries(process.env)
-    .filter(
-      ([name]) =>
-        name.startsWith("BENCH_") ||
-        name.startsWith("PASSWORD_HASH_") ||
-        name.startsWith("DATABASE_P") ||
-        name === "NAPI_RS_NATIVE_LIBRARY_PATH",
-    )
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, value]) => `${name}=${value}`);
-  return [...assignments, "bun run bench"].join(" ");
-}
-
-function machine(): string {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
-  return `${CORES} cores (${model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${type()} ${release()}`;
-}
-
-async function context(settings: Settings, pinnedPostgres: number | null): Promise<BenchContext> {
-  const postgres = settings.databases.includes("postgres") ? `; PostgreSQL ${await serverVersion()} on ${new URL(ADMIN_URL).host}` : "";
-  const wrk = wrkCommand({ url: "<url>", script: "<scenario>.lua", args: ["<arguments>"], duration: settings.duration })
-    .join(" ")
-    .replace(`${ROOT}/`, "");
-  const pinning = !PINNED
-    ? `none (${CORES} core${CORES === 1 ? "" : "s"}${Bun.which("taskset") ? "" : ", no taskset"})`
-    : `server under test and floor on CPU ${SERVER_CPU} (taskset -c ${SERVER_CPU}); ` +
-      (pinnedPostgres === null
-        ? "PostgreSQL not used; "
-        : `PostgreSQL's ${pinnedPostgres} processes on CPU ${SERVER_CPU} (taskset -a -cp ${SERVER_CPU}, restored afterwards); `) +
-      `wrk and the bench driver on CPU ${LOAD_CPU}`;
-  const hashEnv = Object.keys(process.env).filter((name) => name.startsWith("PASSWORD_HASH_"));
-  return {
-    command: benchCommand(),
-    date: `${new Date().toISOString().replace(/\.\d+Z$/, "Z")} (UTC)`,
-    machine: machine(),
-    software: `bun ${Bun.version}${postgres}`,
-    wrk: `\`${wrk}\` (${WRK_THREADS} thread, ${WRK_CONNECTIONS} connections unless noted, ${settings.duration} per scenario); ${settings.runs} run${settings.runs === 1 ? "" : "s"}${settings.runs > 1 ? ", cells are median (min–max)" : ""}`,
-    pinning,
-    service: `dist/classmatefinder-backend, NODE_ENV=production, LOG_LEVEL=info with the log written to a file, rate limits ${UNLIMITED}, ${SEED_ACCOUNTS} seeded accounts; PASSWORD_HASH_*: ${hashEnv.length > 0 ? hashEnv.map((name) => `${name}=${process.env[name]}`).join(", ") : "not set (the service's defaults)"}`,
-  };
-}
-
 // ---- main ----
 
 async function ensureTools(settings: Settings): Promise<void> {
@@ -528,7 +158,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<BenchResults
   }
 
   const binary = await measureBinary(dir);
-  const hashRates = await measureHashRates(settings);
+  const hashRates = await measureHashRates(settings.hash);
   const services: Service[] = [];
   for (const database of settings.databases) services.push(await startService(database, dir, cleanup));
   const postgresService = services.find((service) => service.database === "postgres");

@@ -60,7 +60,7 @@ export interface BenchResults {
   binary: BinaryFigures;
 }
 
-/** Scenario keys, shared with bench.ts, and how rows are labelled. */
+/** Scenario keys, shared with scenarios.ts, and how rows are labelled. */
 export const SCENARIO_LABELS: Record<string, string> = {
   health: "GET /health",
   me: "GET /api/auth/me (rotating JWTs)",
