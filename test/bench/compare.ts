@@ -37,6 +37,7 @@ import {
   stopServer,
   waitForOk,
 } from "./lib/proc";
+import { writeMarkedSection } from "./lib/sections";
 import { benchServiceEnv } from "./lib/service-env";
 import { aggregate } from "./lib/stats";
 import { runWrk, type WrkResult } from "./lib/wrk";
@@ -44,7 +45,6 @@ import { runWrk, type WrkResult } from "./lib/wrk";
 type DatabaseKind = "sqlite" | "postgres";
 
 const ROOT = resolve(import.meta.dir, "..", "..");
-const BENCHMARKS_FILE = join(ROOT, "BENCHMARKS.md");
 const PREVIOUS_RELEASE = "3ef8a71";
 const ACCOUNTS = 20;
 const PASSWORD = "Bench-Pass-2026!";
@@ -232,14 +232,6 @@ function header(rev: string, headRev: string, rounds: number, duration: string):
   ].join("\n");
 }
 
-function replaceSection(document: string, section: string): string {
-  const [startMark, endMark] = ["<!-- compare:start -->", "<!-- compare:end -->"];
-  const start = document.indexOf(startMark);
-  const end = document.indexOf(endMark);
-  if (start === -1 || end === -1) return `${document.trimEnd()}\n\n${startMark}\n${section}${endMark}\n`;
-  return `${document.slice(0, start + startMark.length)}\n${section}${document.slice(end)}`;
-}
-
 async function compareOn(database: DatabaseKind, binaries: { base: string; head: string }, dir: string, rounds: number, duration: string) {
   const contender = (name: "base" | "head"): Contender => ({
     name,
@@ -299,8 +291,8 @@ async function main(): Promise<void> {
     }
     const section = sections.join("\n");
     process.stdout.write(section);
-    writeFileSync(BENCHMARKS_FILE, replaceSection(readFileSync(BENCHMARKS_FILE, "utf8"), section));
-    progress(`written to ${BENCHMARKS_FILE}`);
+    writeMarkedSection("compare", section);
+    progress("written to BENCHMARKS.md");
   } finally {
     await pinning.restore();
     await $`git -C ${ROOT} worktree remove --force ${worktree}`.quiet().nothrow();

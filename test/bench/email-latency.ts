@@ -19,12 +19,13 @@
  * Settings: BENCH_RUNS (3), BENCH_DATABASES ("postgres,sqlite"), BENCH_SMTP_MS, BENCH_ARRIVAL, BENCH_BINARY,
  * BENCH_WRITE=0 (print only).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SmtpSink } from "../support/smtp-sink";
 import { createDatabase, databaseUrl, dropDatabase } from "./lib/postgres";
 import { freePort, progress, run, type Server, spawnServer, stopServer, waitForOk } from "./lib/proc";
+import { writeMarkedSection } from "./lib/sections";
 import { benchServiceEnv } from "./lib/service-env";
 import { median } from "./lib/stats";
 
@@ -38,8 +39,6 @@ const STUDENTS = 150;
 const KILL_AFTER = 50;
 const WAIT_AFTER_MS = 60_000;
 const TARGET_P95_MS = 15_000;
-const START_MARKER = "<!-- bench-email:start -->";
-const END_MARKER = "<!-- bench-email:end -->";
 
 type Scenario = "both instances" | "one instance killed";
 interface RunResult {
@@ -193,7 +192,6 @@ async function main() {
     else progress(`logs kept in ${dir}`);
   }
   const block = [
-    START_MARKER,
     "## Verification emails of a lecture hall (issue 30: `bun run bench:email`)",
     "",
     `- Command: \`bun run bench:email\` (\`test/bench/email-latency.ts\`); date ${new Date().toISOString().slice(0, 19)}Z; ${cpus().length} cores; ${RUNS} runs, cells median (min–max)`,
@@ -208,20 +206,9 @@ async function main() {
     "| database | scenario | email p50 | email p95 | email max | emails twice (per run) | never arrived (per run) | registration p95 | 503s retried (per run) |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
-    END_MARKER,
   ].join("\n");
   process.stdout.write(`${block}\n`);
-  if (process.env.BENCH_WRITE !== "0") {
-    const file = join(ROOT, "BENCHMARKS.md");
-    const document = readFileSync(file, "utf8");
-    const start = document.indexOf(START_MARKER);
-    const end = document.indexOf(END_MARKER);
-    const updated =
-      start !== -1 && end > start
-        ? document.slice(0, start) + block + document.slice(end + END_MARKER.length)
-        : `${document.trimEnd()}\n\n${block}\n`;
-    writeFileSync(file, updated);
-  }
+  if (process.env.BENCH_WRITE !== "0") writeMarkedSection("bench-email", block);
 }
 
 await main();

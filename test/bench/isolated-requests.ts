@@ -11,7 +11,9 @@
  * Pinned like `bun run bench`: the servers on CPU 0, this driver and wrk on CPU 1. The service runs from
  * source (`bun src/main.ts serve`, production mode, a fresh PostgreSQL database, dropped afterwards).
  * CPU: the main thread's on-CPU time (/proc/PID/task/PID/schedstat) over the run ÷ the requests.
- * Settings: ISOLATED_SECONDS (5, per cell), BENCH_POSTGRES_URL (postgres://root@127.0.0.1:5432/test).
+ * Settings: ISOLATED_SECONDS (5, per cell), BENCH_POSTGRES_URL (postgres://root@127.0.0.1:5432/test),
+ * BENCH_WRITE=0 (print only; otherwise written between <!-- isolated:start --> and <!-- isolated:end -->
+ * in BENCHMARKS.md).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,6 +32,7 @@ import {
   stopServer,
   waitForOk,
 } from "./lib/proc";
+import { writeMarkedSection } from "./lib/sections";
 import { benchServiceEnv } from "./lib/service-env";
 import { runWrk } from "./lib/wrk";
 
@@ -140,6 +143,7 @@ async function main(): Promise<void> {
     const wake = JSON.parse(await run(onCpu(SERVER_CPU, [process.execPath, join(import.meta.dir, "wake-cost.ts")]))) as {
       idleWakeMicros: number;
     };
+    const revision = (await run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])).trim();
     const rows: string[] = [];
     for (const target of targets) {
       await paced(target, PACED_RATES[0]); // warm-up: past the JIT's first tiers
@@ -149,16 +153,20 @@ async function main(): Promise<void> {
       cells.push(busy === null ? "– (bound by the hash)" : micros(busy));
       rows.push(`| ${target.label} | ${cells.join(" | ")} |`);
     }
-    console.log(
-      [
-        `Main-thread CPU per request, µs (one request at a time at 40/s and 200/s for ${SECONDS} s each; saturated: wrk -t1 -c50).`,
-        `One wake of an idle event loop (Bun.sleep, test/bench/wake-cost.ts): ${wake.idleWakeMicros} µs.`,
-        "",
-        "| request | at 40/s | at 200/s | saturated |",
-        "| --- | ---: | ---: | ---: |",
-        ...rows,
-      ].join("\n"),
-    );
+    const section = [
+      "## A request alone against requests back-to-back (`bun run bench:isolated`)",
+      "",
+      `- Command: \`bun run bench:isolated\` (\`test/bench/isolated-requests.ts\`); date ${new Date().toISOString().slice(0, 19)}Z; this checkout: ${revision}`,
+      `- The floor (\`test/bench/floor.ts\`) and the service (\`bun src/main.ts serve\`, production mode, PostgreSQL) on CPU ${SERVER_CPU}; this driver and wrk on CPU ${LOAD_CPU}; PostgreSQL not pinned`,
+      `- Cells: the server's main-thread CPU per request, µs: one request at a time at 40/s and at 200/s (${SECONDS} s each, after ${SECONDS} s of warm-up), and saturated (wrk -t1 -c50, ${SECONDS} s)`,
+      `- One wake of an idle event loop (Bun.sleep; \`test/bench/wake-cost.ts\`, pinned to CPU ${SERVER_CPU}): ${wake.idleWakeMicros} µs of CPU`,
+      "",
+      "| request | at 40/s | at 200/s | saturated |",
+      "| --- | ---: | ---: | ---: |",
+      ...rows,
+    ].join("\n");
+    console.log(section);
+    if (process.env.BENCH_WRITE !== "0") writeMarkedSection("isolated", section);
   } finally {
     for (const server of servers) await stopServer(server);
     await dropDatabase(database).catch(() => undefined);
