@@ -129,16 +129,27 @@ async function load(contender: Contender, path: string, script: string, args: st
   return result;
 }
 
-/** CPU time (ms) so far of every thread of `pid`, from the scheduler's count of each. */
-function allThreadsCpuMs(pid: number): number {
-  let total = 0;
+/** CPU time (ms) so far of each thread of `pid` (by thread id), from the scheduler's count of each. */
+function threadCpuMs(pid: number): Map<string, number> {
+  const threads = new Map<string, number>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+      threads.set(task, Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e6);
     } catch {
       // a thread that ended meanwhile
     }
   }
+  return threads;
+}
+
+/**
+ * The CPU the threads other than the main one used between two snapshots: each thread's own growth (a
+ * thread started meanwhile counts from zero). A thread that ended meanwhile drops out, with what it
+ * used in between: summing all threads at each end instead would subtract its whole lifetime.
+ */
+function otherThreadsMs(pid: number, before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [task, ms] of after) if (task !== String(pid)) total += ms - (before.get(task) ?? 0);
   return total;
 }
 
@@ -161,7 +172,7 @@ async function postgresCpuMs(database: string | undefined): Promise<number> {
 
 async function cpuSnapshot(contender: Contender) {
   const pid = (contender.server as Server).pid;
-  return { main: mainThreadCpuMs(pid), all: allThreadsCpuMs(pid), postgres: await postgresCpuMs(contender.databaseName) };
+  return { main: mainThreadCpuMs(pid), threads: threadCpuMs(pid), postgres: await postgresCpuMs(contender.databaseName) };
 }
 
 /**
@@ -183,7 +194,7 @@ async function measure(contenders: Contender[], duration: string): Promise<void>
     if (!start || !end || requests === 0) return;
     const perRequestUs = (ms: number) => (ms * 1000) / requests;
     contender.meCpu.main.push(perRequestUs(end.main - start.main));
-    contender.meCpu.otherThreads.push(perRequestUs(end.all - start.all - (end.main - start.main)));
+    contender.meCpu.otherThreads.push(perRequestUs(otherThreadsMs((contender.server as Server).pid, start.threads, end.threads)));
     contender.meCpu.postgres.push(perRequestUs(end.postgres - start.postgres));
   });
 }
