@@ -94,7 +94,7 @@ export interface AdaptiveHasher extends PasswordHasher {
 }
 
 /** Another implementation replaces the preferred one only when it is quicker by more than this: not for noise. */
-const SWITCH_MARGIN = 1.25;
+export const SWITCH_MARGIN = 1.25;
 /** Per candidate: blocks of verifications in a row (taking turns), the best single time counting. */
 const TIMING_BLOCKS = 2;
 const TIMING_BLOCK_LENGTH = 3;
@@ -105,8 +105,9 @@ const TIMING_BLOCK_LENGTH = 3;
  * allocates its 19 MiB afresh for every hash and the kernel zeroes them each time. With transparent huge
  * pages (THP) that is about 270 page faults and 3 ms per hash; with THP set to `never` (common advice for
  * database hosts) about 4,900 faults, and here a native hash then took 66 ms against Bun.password's 27 ms
- * (Bun.password keeps its memory between hashes in a row: which is why the candidates are timed in
- * blocks of verifications in a row, as under load). The PHC strings are the same, so a switch changes
+ * on one day, 33–37 ms against 49–56 ms on another: what a fault costs is the host's (Bun.password keeps
+ * its memory between hashes in a row: which is why the candidates are timed in blocks of verifications
+ * in a row, as under load). The PHC strings are the same, so a switch changes
  * nothing stored.
  */
 export function adaptiveHasher(params: PasswordHashParams, candidates: readonly [NamedHasher, ...NamedHasher[]]): AdaptiveHasher {

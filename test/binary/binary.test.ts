@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SWITCH_MARGIN } from "../../src/hashing/password-hasher";
 import { compiledBinary } from "../support/binary";
 import { freshDatabaseConfig, TEST_DIALECT } from "../support/database";
 
@@ -285,13 +286,15 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
     }
   }, 60_000);
 
-  test("a host where the native argon2id is slower (transparent huge pages off): Bun.password hashes instead, said once", async () => {
+  test("a host without transparent huge pages: both argon2id implementations timed once, the quicker kept, accounts work", async () => {
     const env = { NODE_ENV: "production", JWT_SECRET: SECRET, DATABASE_URL: await databaseUrl(), HOST: "127.0.0.1", SHUTDOWN_DRAIN: "0" };
     expect(run(["migrate"], env).code).toBe(0);
     const port = await freePort();
     const logFile = join(dir, `thp-${crypto.randomUUID()}.log`);
     // The addon's allocator (mimalloc) reads this: no huge pages for this process, as on a host whose
-    // THP setting is `never` (there a native hash took 66 ms, Bun.password's 27 ms).
+    // THP setting is `never`. Which implementation is quicker then depends on what a page fault costs
+    // on the host: here a native hash took 66 ms against Bun.password's 27 ms on one day, 33–37 ms
+    // against 49–56 ms on another. So the choice is checked against the times the service measured.
     const service = Bun.spawn([binary, "serve"], {
       cwd: dir,
       env: { PATH: "/usr/bin:/bin", ...env, PORT: String(port), MIMALLOC_ALLOW_THP: "0" },
@@ -306,8 +309,13 @@ describe(`compiled binary (${TEST_DIALECT})`, () => {
         .filter(Boolean)
         .map((line) => JSON.parse(line));
     const timed = await waitForValue(async () => (await logLines()).find((line) => line.msg?.startsWith("argon2id implementations timed")));
-    expect({ level: timed.level, chosen: timed.chosen }).toEqual({ level: "warn", chosen: "Bun.password" });
-    expect(timed.bestMs["@node-rs/argon2"]).toBeGreaterThan(timed.bestMs["Bun.password"]);
+    const [native, bun] = [timed.bestMs["@node-rs/argon2"], timed.bestMs["Bun.password"]];
+    expect(native).toBeGreaterThan(0);
+    expect(bun).toBeGreaterThan(0);
+    // The logged times are rounded to 0.1 ms: within that of the margin, either choice follows the rule.
+    const margin = native - bun * SWITCH_MARGIN;
+    if (Math.abs(margin) > 0.2) expect(timed.chosen).toBe(margin > 0 ? "Bun.password" : "@node-rs/argon2");
+    expect(timed.level).toBe(timed.chosen === "Bun.password" ? "warn" : "info");
     // Accounts register, verify and log in as before (the hashes are the same PHC strings).
     const post = (path: string, body: unknown) =>
       fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
