@@ -235,7 +235,7 @@ function parsePasswordHashing(get: (name: string) => string | undefined): Passwo
       throw new ConfigError(variable, `must be a duration such as 200ms or 3s, at most ${max} (got "${value}")`);
     return ms;
   };
-  const queueTimeoutMs = duration("PASSWORD_HASH_QUEUE_TIMEOUT", "5s", 30_000, "30s");
+  const queueTimeoutMs = duration("PASSWORD_HASH_QUEUE_TIMEOUT", "8s", 30_000, "30s");
   const overloadWaitMs = duration(
     "PASSWORD_HASH_OVERLOAD_WAIT",
     "200ms",
